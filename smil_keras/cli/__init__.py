@@ -1,0 +1,1 @@
+"""The ``smil`` command line (``smil --help``)."""
