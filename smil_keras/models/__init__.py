@@ -1,0 +1,22 @@
+"""Backbones and video-level detectors (S-MIL, S-MIL-T and the paper's baselines)."""
+
+from smil_keras.models.application_preprocessing import ApplicationPreprocessing
+from smil_keras.models.backbone import backbone_names, build_backbone
+from smil_keras.models.explain_model import explain_model
+from smil_keras.models.face_encoder import FaceEncoder
+from smil_keras.models.frame_model import frame_model
+from smil_keras.models.smil_detector import VARIANTS, SMILDetector, build_detector
+from smil_keras.models.tiny_backbone import TinyBackbone
+
+__all__ = [
+    "VARIANTS",
+    "ApplicationPreprocessing",
+    "FaceEncoder",
+    "SMILDetector",
+    "TinyBackbone",
+    "backbone_names",
+    "build_backbone",
+    "build_detector",
+    "explain_model",
+    "frame_model",
+]
