@@ -1,0 +1,241 @@
+"""Bag shards -> `tf.data` batches of faces and masks, as the S-MIL models take them."""
+
+import tensorflow as tf
+
+from smil_keras.bags import find_shards, parse_bag_example, read_bags
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def make_bag_dataset(
+    files,
+    *,
+    training,
+    batch_size,
+    instances=None,
+    image_size=299,
+    face_labels=False,
+    shuffle_buffer=256,
+    balance=False,
+    cache=False,
+    seed=None,
+    crop_scale=0.9,
+    flip=True,
+    drop_remainder=False,
+    num_parallel_calls=AUTOTUNE,
+    cycle_length=8,
+    dtype="float32",
+):
+    """A `tf.data.Dataset` of bag batches read from shards written by `smil_keras.bags`.
+
+    Each element is `(inputs, label)` with
+    - `inputs["faces"]`: float32 `(B, M, S, S, 3)`, RGB values in [0, 255], `S = image_size`
+      (uint8 with `dtype="uint8"`);
+    - `inputs["mask"]`: bool `(B, M)`, True for real faces, False for padding (padded faces
+      are zeros);
+    - `inputs["face_labels"]` (only with `face_labels=True`): int32 `(B, M)`, the per-face labels
+      of the faces given (0 real, 1 fake, -1 unknown and on padding), for frame-level metrics;
+    - `label`: float32 `(B, 1)`, the video label (0 real, 1 fake, -1 unknown).
+
+    Training (sec. 4.2 of the paper: "8 frames are randomly extracted from the sampled 20 frames",
+    "random crop and horizontal flip"): every epoch each bag gives a new random subset of
+    `instances` faces (default 8), kept in frame order; a bag with fewer faces gives all of them,
+    padded and masked (never dropped). `M = instances` in every batch, so compiled (XLA) steps
+    are not retraced. All faces of a bag get the same random crop (a square window of side
+    `crop_scale * S`, resized to `image_size`) and the same flip, so the augmentation adds no
+    frame-to-frame jitter that the temporal encoder could mistake for a manipulation. Bags
+    are shuffled (shards, then a `shuffle_buffer` of bags); bags with label -1 fail training
+    with an error naming the video.
+
+    Evaluation (`training=False`): bags in shard order, then record order (as `read_bags` gives
+    them, so results can be matched with `read_bags(files)`), no augmentation. With
+    `instances=None` every face is used and `M` is the largest bag of the batch (padded per
+    batch); with `instances=k`, `k` faces evenly spread over the bag are used and `M = k`.
+
+    Faces are decoded in parallel (`num_parallel_calls`; deterministic order in evaluation and
+    when `seed` is set), only the chosen ones, kept uint8 until batched, and batches are
+    prefetched. Speed (`benchmarks/pipeline_speed.py`): TensorFlow's CPU resize and flip cost
+    about as much as the JPEG decoding itself; for the fastest input use `cache=True` when the
+    shards fit in memory, `dtype="uint8"`, and crops stored larger than `image_size` so that
+    the crop needs no resize (e.g. `smil extract --size 332` with `image_size=299` and
+    `crop_scale=0.9`).
+
+    The dataset works with `model.fit`, `model.predict` and `tf.distribute`
+    (`strategy.experimental_distribute_dataset`). With `face_labels=True` the extra
+    `"face_labels"` key does not match a Keras functional model's inputs (Keras refuses it), so
+    give the model only `{"faces", "mask"}`, e.g.
+    `model({"faces": inputs["faces"], "mask": inputs["mask"]})` in an evaluation loop.
+
+    Args:
+        files: shard folder, glob, path, or a list of them (see `smil_keras.bags.find_shards`).
+        training: training (random subsets, augmentation, shuffling) or evaluation pipeline.
+        batch_size: bags per batch.
+        instances: faces per bag (see above); default 8 in training, all in evaluation.
+        image_size: side of the faces given to the model (crops are resized when needed).
+        face_labels: add `inputs["face_labels"]`.
+        shuffle_buffer: bags in the shuffle buffer (training).
+        balance: training only: draw real and fake bags with equal probability
+            (`tf.data.Dataset.sample_from_datasets` of the two classes, each repeated). The
+            dataset is then infinite: give `model.fit` a `steps_per_epoch`.
+        cache: cache the parsed records (JPEG bytes, not decoded faces: about the size of the
+            shards) in memory (`True`) or in this file (a path) after the first epoch, so later
+            epochs skip reading and parsing.
+        seed: seed of every random choice (shuffles, subsets, crops, flips); with a seed the
+            sequence of batches is reproducible, and still differs from epoch to epoch.
+        crop_scale: training crop side relative to the stored crop side (1.0: no crop).
+        flip: training horizontal flips (probability 0.5 per bag).
+        drop_remainder: drop the last incomplete batch.
+        num_parallel_calls: parallelism of the decoding map.
+        cycle_length: shards read at once in training.
+        dtype: `"float32"` or `"uint8"` faces. A Keras model casts uint8 inputs to its input
+            dtype itself, on its device: uint8 saves the host a cast and moves 4x fewer bytes
+            to the accelerator.
+
+    Returns:
+        `tf.data.Dataset`.
+
+    Raises:
+        FileNotFoundError: no shard found.
+        BagFormatError: a shard whose first record is corrupt or breaks the schema (checked
+            here, before training starts; a record corrupt later fails when it is reached).
+
+    Example:
+
+    >>> train = make_bag_dataset("bags/train", training=True, batch_size=32, instances=8)
+    >>> test = make_bag_dataset("bags/test", training=False, batch_size=8)
+    >>> model.fit(train, validation_data=test, epochs=30)  # doctest: +SKIP
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if training and instances is None:
+        instances = 8
+    if instances is not None and instances < 1:
+        raise ValueError(f"instances must be at least 1 or None, got {instances}")
+    if not 0.0 < crop_scale <= 1.0:
+        raise ValueError(f"crop_scale must be in (0, 1], got {crop_scale}")
+    if dtype not in ("float32", "uint8"):
+        raise ValueError(f"dtype must be 'float32' or 'uint8', got {dtype!r}")
+    if balance and not training:
+        raise ValueError("balance=True is for training datasets only")
+    deterministic = not training or seed is not None
+    bags = _parsed_bags(find_shards(files), training, deterministic, seed, cycle_length)
+    if cache:
+        bags = bags.cache("" if cache is True else str(cache))
+    if training:
+        bags = bags.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if balance:
+        bags = tf.data.Dataset.sample_from_datasets(
+            [bags.filter(lambda bag, label=label: tf.equal(bag["label"], label)).repeat()
+             for label in (0, 1)],
+            weights=[0.5, 0.5], seed=seed, rerandomize_each_iteration=True,
+        )
+
+    def to_inputs(bag, faces, chosen, count):
+        """Model inputs and label of the `count` chosen faces, padded to `instances` if set."""
+        pad = 0 if instances is None else instances - count
+        inputs = {
+            "faces": tf.pad(faces, [[0, pad], [0, 0], [0, 0], [0, 0]]),
+            "mask": tf.pad(tf.ones([count], tf.bool), [[0, pad]]),
+        }
+        if face_labels:
+            inputs["face_labels"] = tf.pad(tf.gather(bag["face_labels"], chosen), [[0, pad]],
+                                           constant_values=-1)
+        inputs = {name: tf.ensure_shape(value, [instances] + value.shape[1:])
+                  for name, value in inputs.items()}  # a static M: XLA compiles once
+        return inputs, tf.cast(bag["label"][None], tf.float32)
+
+    if training:
+        random_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        bags = tf.data.Dataset.zip(bags, random_seeds)
+
+        def train_bag(bag, random_seed):
+            tf.debugging.Assert(bag["label"] >= 0, ["training bag without a label (-1):",
+                                                    bag["video"]])
+            subset_seed, crop_seed, flip_seed = tf.unstack(
+                tf.random.experimental.stateless_split(random_seed, 3))
+            count = tf.minimum(bag["num_faces"], instances)
+            order = tf.argsort(tf.random.stateless_uniform([bag["num_faces"]], subset_seed))
+            chosen = tf.sort(order[:count])
+            side = tf.cast(tf.round(crop_scale * tf.cast(bag["image_size"], tf.float32)), tf.int32)
+            corner = tf.random.stateless_uniform([2], crop_seed, 0, bag["image_size"] - side + 1,
+                                                 tf.int32)
+            faces = _decode(tf.gather(bag["faces"], chosen), [corner[0], corner[1], side, side],
+                            image_size)
+            if flip:
+                faces = tf.cond(tf.random.stateless_uniform([], flip_seed) < 0.5,
+                                lambda: _flip(faces), lambda: faces)
+            return to_inputs(bag, faces, chosen, count)
+
+        bags = bags.map(train_bag, num_parallel_calls=num_parallel_calls,
+                        deterministic=deterministic)
+    else:
+
+        def eval_bag(bag):
+            n = bag["num_faces"]
+            if instances is None:
+                chosen = tf.range(n)
+            else:  # `instances` faces evenly spread over the bag (all when it has fewer)
+                positions = tf.linspace(0.0, tf.cast(n - 1, tf.float32), tf.minimum(n, instances))
+                chosen = tf.cast(tf.round(positions), tf.int32)
+            faces = _decode(tf.gather(bag["faces"], chosen), None, image_size)
+            return to_inputs(bag, faces, chosen, tf.size(chosen))
+
+        bags = bags.map(eval_bag, num_parallel_calls=num_parallel_calls, deterministic=True)
+
+    # Faces stay uint8 up to here: batching float32 would copy four times the bytes.
+    if instances is None:
+        padding = {"faces": tf.constant(0, tf.uint8), "mask": False}
+        if face_labels:
+            padding["face_labels"] = -1
+        batches = bags.padded_batch(batch_size, padding_values=(padding, 0.0),
+                                    drop_remainder=drop_remainder)
+    else:
+        batches = bags.batch(batch_size, drop_remainder=drop_remainder)
+    if dtype == "float32":
+        batches = batches.map(lambda inputs, label: (
+            {**inputs, "faces": tf.cast(inputs["faces"], tf.float32)}, label))
+    return batches.prefetch(AUTOTUNE)
+
+
+def _parsed_bags(paths, training, deterministic, seed, cycle_length):
+    """The parsed records of the shards: in file order, or shuffled shards interleaved."""
+    for path in paths:
+        next(read_bags(path), None)  # fails early, naming the file, on a corrupt shard
+
+    def read(path):
+        return tf.data.TFRecordDataset(path).map(lambda record: (record, path))
+
+    records = tf.data.Dataset.from_tensor_slices(paths)
+    if training:
+        records = records.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+        records = records.interleave(read, cycle_length=min(cycle_length, len(paths)),
+                                     num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    else:
+        records = records.flat_map(read)
+    return records.map(parse_bag_example, num_parallel_calls=AUTOTUNE,
+                       deterministic=deterministic)
+
+
+def _decode(jpegs, window, image_size):
+    """JPEG crops `(n,)` -> uint8 `(n, image_size, image_size, 3)`, cut to `window` if given."""
+
+    def decode(jpeg):
+        if window is None:
+            return tf.io.decode_jpeg(jpeg, channels=3)
+        return tf.io.decode_and_crop_jpeg(jpeg, tf.stack(window), channels=3)
+
+    faces = tf.map_fn(decode, jpegs, fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+    faces = tf.cond(
+        tf.reduce_all(tf.equal(tf.shape(faces)[1:3], image_size)),
+        lambda: faces,
+        lambda: tf.cast(tf.clip_by_value(tf.round(tf.image.resize(
+            tf.cast(faces, tf.float32), [image_size, image_size])), 0, 255), tf.uint8),
+    )
+    return tf.ensure_shape(faces, [None, image_size, image_size, 3])
+
+
+def _flip(faces):
+    """Horizontal flip of `(n, S, S, 3)` images (reversing a 3-D view is twice as fast in TF)."""
+    shape = tf.shape(faces)
+    flat = tf.reshape(faces, [shape[0] * shape[1], shape[2], 3])
+    return tf.reshape(tf.reverse(flat, [1]), shape)

@@ -1,0 +1,164 @@
+"""`extract_to_shards` and `smil extract` on real fixture videos, broken files, resume."""
+
+import dataclasses
+import os
+
+import numpy as np
+import pytest
+
+from smil_keras.bags import extract_to_shards, find_videos, read_bags, read_manifest
+from smil_keras.cli.main import main
+from smil_keras.faces import Face, FaceDetector
+
+FFPP = "videos/ffpp"
+ORIGINAL = f"{FFPP}/original_sequences/youtube/c23/videos/519.mp4"
+FAKE = f"{FFPP}/manipulated_sequences/Deepfakes/c23/videos/519_515.mp4"
+
+
+class CentreDetector(FaceDetector):
+    """A deterministic stand-in detector (fast): one face box in the middle of every frame."""
+
+    def detect(self, frames):
+        return [[Face(i, (f.shape[1] // 4, f.shape[0] // 4, f.shape[1] // 2, f.shape[0] // 2),
+                      0.99, {})] for i, f in enumerate(frames)]
+
+
+def broken_inputs(folder):
+    corrupt = folder / "corrupt.mp4"
+    corrupt.write_bytes(np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes())
+    not_video = folder / "notes.pdf"
+    not_video.write_text("not a video")
+    return corrupt, not_video
+
+
+def same_records(a, b):
+    assert [r.video_id for r in a] == [r.video_id for r in b]
+    for x, y in zip(a, b):
+        assert x.crops == y.crops  # identical JPEG bytes
+        for field in ("frame_indices", "boxes", "confidences", "track_ids", "face_labels"):
+            np.testing.assert_array_equal(getattr(x, field), getattr(y, field))
+        assert (x.label, x.video, x.dataset) == (y.label, y.video, y.dataset)
+
+
+def test_find_videos_reads_folders_recursively_and_list_files(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    for name in ("a/one.mp4", "a/b/two.AVI", "a/skip.txt.bak", "a/b/image.jpg"):
+        (tmp_path / name).write_bytes(b"x")
+    listing = tmp_path / "list.txt"
+    listing.write_text("# comment\na/one.mp4\n\na/b/two.AVI\nmissing.mp4\n")
+    assert find_videos(tmp_path / "a") == [
+        (str(tmp_path / "a/b/two.AVI"), "b/two"), (str(tmp_path / "a/one.mp4"), "one")]
+    assert [p for p, _ in find_videos([listing])] == [
+        str(tmp_path / "a/one.mp4"), str(tmp_path / "a/b/two.AVI"), str(tmp_path / "missing.mp4")]
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        find_videos([tmp_path / "nowhere"])
+
+
+def test_failed_videos_are_recorded_and_the_rest_extracted(fixtures_dir, tmp_path):
+    corrupt, not_video = broken_inputs(tmp_path)
+    inputs = [fixtures_dir / ORIGINAL, corrupt, not_video, fixtures_dir / "images"]
+    labels = {"519.mp4": 0}
+    rows = extract_to_shards(inputs, tmp_path / "out", num_frames=3, size=48,
+                             detector=CentreDetector(), labels=labels, dataset="ffpp",
+                             progress=False)
+    # `images` holds no video: it adds nothing.
+    assert [(r.video_id, r.status) for r in rows] == [
+        ("519", "ok"), ("corrupt", "error"), ("notes", "error")]
+    assert all(r.reason for r in rows[1:]) and rows[0].reason == ""
+    assert (rows[0].faces, rows[0].frames, rows[0].label) == (3, 3, 0)
+    assert read_manifest(tmp_path / "out") == rows
+    (record,) = read_bags(tmp_path / "out")
+    assert record.label == 0 and record.dataset == "ffpp" and record.image_size == 48
+    # sample_frames' uniform indices over the 751 frames of 519.mp4
+    np.testing.assert_array_equal(record.frame_indices, [0, 375, 750])
+    np.testing.assert_array_equal(record.boxes, [[160, 120, 320, 240]] * 3)
+
+
+def test_resumed_extraction_gives_the_records_of_an_uninterrupted_one(fixtures_dir, tmp_path):
+    corrupt, _ = broken_inputs(tmp_path)
+    inputs = [fixtures_dir / ORIGINAL, corrupt, fixtures_dir / FAKE]
+    options = dict(num_frames=2, size=32, detector=CentreDetector(), videos_per_shard=2,
+                   progress=False)
+
+    def face_labels(record):  # per-face labels from frame indices, written by the hook
+        return dataclasses.replace(record, face_labels=(record.frame_indices > 300).astype(int))
+
+    whole = extract_to_shards(inputs, tmp_path / "whole", annotate=face_labels, **options)
+
+    calls = []
+
+    def interrupt_on_second_bag(record):
+        calls.append(record.video_id)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return face_labels(record)
+
+    with pytest.raises(KeyboardInterrupt):
+        extract_to_shards(inputs, tmp_path / "resumed", annotate=interrupt_on_second_bag,
+                          **options)
+    # The first shard (videos 0-1) is complete, the second was being written: it is gone.
+    assert sorted(os.listdir(tmp_path / "resumed")) == [
+        "bags-00000.tfrecord", "extract.json", "manifest.csv", "manifest.json"]
+    assert len(read_manifest(tmp_path / "resumed")) == 2
+    resumed_calls = []
+    resumed = extract_to_shards(inputs, tmp_path / "resumed",
+                                annotate=lambda r: resumed_calls.append(r.video_id) or face_labels(r),
+                                **options)
+    assert resumed_calls == ["519_515"]  # the done shard was not redone
+    assert resumed == whole
+    assert sorted(os.listdir(tmp_path / "resumed")) == sorted(os.listdir(tmp_path / "whole"))
+    same_records(list(read_bags(tmp_path / "resumed")), list(read_bags(tmp_path / "whole")))
+    # Rerunning a finished extraction does nothing; other settings are refused.
+    assert extract_to_shards(inputs, tmp_path / "whole", **options) == whole
+    with pytest.raises(ValueError, match="num_frames"):
+        extract_to_shards(inputs, tmp_path / "whole", **{**options, "num_frames": 3})
+
+
+@pytest.mark.slow
+def test_smil_extract_with_mtcnn_on_real_and_broken_videos(fixtures_dir, tmp_path, capsys):
+    corrupt, not_video = broken_inputs(tmp_path)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("video,label\n519.mp4,0\n")
+    out = tmp_path / "bags"
+    code = main(["extract", str(fixtures_dir / ORIGINAL), str(corrupt), str(not_video),
+                 "--out", str(out), "--frames", "2", "--size", "64", "--labels", str(labels),
+                 "--no-progress"])
+    assert code == 0
+    rows = {row.video_id: row for row in read_manifest(out)}
+    assert rows["519"].status == "ok" and rows["519"].faces == 2 and rows["519"].label == 0
+    assert rows["corrupt"].status == "error" and rows["notes"].status == "error"
+    assert "1 of 3 videos" in capsys.readouterr().out
+    (record,) = read_bags(out)
+    # MTCNN found the news anchor: one face per frame, within the 640x480 frame
+    x, y, w, h = record.boxes.T
+    assert len(record) == 2 and (x >= 0).all() and (x + w <= 640).all() and (y + h <= 480).all()
+    assert (w > 40).all() and (record.confidences > 0.9).all()
+
+
+def test_smil_extract_on_an_empty_folder_fails_clearly(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    code = main(["extract", str(tmp_path / "empty"), "--out", str(tmp_path / "out")])
+    assert code != 0
+    assert "no videos found" in capsys.readouterr().err
+
+
+def test_smil_extract_refuses_an_output_that_is_a_file(tmp_path, fixtures_dir, capsys):
+    (tmp_path / "out").write_text("")
+    code = main(["extract", str(fixtures_dir / ORIGINAL), "--out", str(tmp_path / "out")])
+    assert code != 0 and "not a folder" in capsys.readouterr().err
+
+
+def test_smil_extract_help_has_examples(capsys):
+    with pytest.raises(SystemExit):
+        main(["extract", "--help"])
+    assert "examples:" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_two_mtcnn_workers_give_the_records_of_one(fixtures_dir, tmp_path):
+    inputs = [fixtures_dir / ORIGINAL, fixtures_dir / FAKE]
+    options = dict(num_frames=2, size=48, videos_per_shard=1, progress=False)
+    one = extract_to_shards(inputs, tmp_path / "one", workers=1, **options)
+    two = extract_to_shards(inputs, tmp_path / "two", workers=2, **options)
+    assert [r.status for r in two] == ["ok"] * 2 and two == one
+    same_records(list(read_bags(tmp_path / "two")), list(read_bags(tmp_path / "one")))

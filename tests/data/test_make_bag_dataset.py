@@ -1,0 +1,202 @@
+"""`make_bag_dataset`: shapes, masks, subsets, labels, balance, determinism, Keras and tf.distribute.
+
+Every face crop is a flat colour whose red level encodes its position `j` in its bag and whose
+green level encodes its bag `b` (`LEVEL0 + STEP * j`, `LEVEL0 + STEP * b`), so the faces a batch
+holds can be identified after JPEG coding, cropping, resizing and flipping, which all keep a flat
+image flat.
+"""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from smil_keras.bags import BagRecord, BagShardWriter, read_bags  # noqa: E402
+from smil_keras.data import make_bag_dataset  # noqa: E402
+
+SIZE, LEVEL0, STEP = 24, 20, 10
+# (number of faces, label) of the bags; bag b's face j has face label (b + j) % 2.
+BAGS = [(3, 0), (5, 1), (12, 1), (1, 0), (8, 0), (20, 1), (2, 1)]
+
+
+def face_positions(faces, channel=0):
+    """Face position `j` (channel 0) or bag `b` (channel 1) of each face `(..., S, S, 3)`."""
+    return np.round((faces[..., channel].mean(axis=(-2, -1)) - LEVEL0) / STEP).astype(int)
+
+
+def write_bags(folder, bags, size=SIZE, videos_per_shard=3):
+    with BagShardWriter(folder, videos_per_shard=videos_per_shard) as writer:
+        for b, (n, label) in enumerate(bags):
+            crops = [np.full((size, size, 3), (LEVEL0 + STEP * j, LEVEL0 + STEP * (b % 20), 128),
+                             np.uint8) for j in range(n)]
+            writer.write(BagRecord(f"bag{b}", f"bag{b}.mp4", crops, label=label,
+                                   frame_indices=np.arange(n) * 7,
+                                   face_labels=(b + np.arange(n)) % 2))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    return write_bags(tmp_path_factory.mktemp("bags"), BAGS)
+
+
+def test_training_batches_have_fixed_shapes_random_ordered_subsets_and_padding(shards):
+    k = 4
+    dataset = make_bag_dataset(shards, training=True, batch_size=3, instances=k,
+                               image_size=SIZE, face_labels=True, seed=0)
+    spec = dataset.element_spec
+    assert spec[0]["faces"].shape.as_list() == [None, k, SIZE, SIZE, 3]
+    assert spec[0]["mask"].shape.as_list() == [None, k]
+    seen_bags, subsets = [], {}
+    for epoch in range(3):
+        for inputs, label in dataset:
+            faces, mask = inputs["faces"].numpy(), inputs["mask"].numpy()
+            face_labels = inputs["face_labels"].numpy()
+            assert inputs["faces"].dtype == tf.float32 and inputs["mask"].dtype == tf.bool
+            assert inputs["face_labels"].dtype == tf.int32 and label.dtype == tf.float32
+            assert label.shape == (faces.shape[0], 1)
+            assert faces.min() >= 0 and faces.max() <= 255
+            for row in range(faces.shape[0]):
+                positions = face_positions(faces[row])[mask[row]]
+                (b,) = set(face_positions(faces[row], channel=1)[mask[row]])
+                n = BAGS[b][0]
+                assert label[row, 0] == BAGS[b][1]
+                seen_bags.append(b)
+                assert mask[row].sum() == min(n, k)
+                assert mask[row][: min(n, k)].all()  # real faces first, then padding
+                assert np.all(np.diff(positions) > 0) and positions.max() < n  # frame order
+                np.testing.assert_array_equal(face_labels[row][mask[row]], (b + positions) % 2)
+                assert (face_labels[row][~mask[row]] == -1).all()
+                assert (faces[row][~mask[row]] == 0).all()
+                subsets.setdefault(b, set()).add(tuple(positions))
+    assert sorted(seen_bags) == sorted(list(range(len(BAGS))) * 3)  # no bag dropped
+    assert len(subsets[2]) > 1 and len(subsets[5]) > 1  # new subsets from epoch to epoch
+
+
+def test_eval_batches_keep_every_face_in_order_padded_per_batch(shards):
+    dataset = make_bag_dataset(shards, training=False, batch_size=3, image_size=SIZE,
+                               face_labels=True)
+    rows = []
+    for inputs, label in dataset:
+        faces, mask = inputs["faces"].numpy(), inputs["mask"].numpy()
+        assert faces.shape[1] == max(mask.sum(axis=1))  # M = the batch's largest bag
+        for row in range(faces.shape[0]):
+            rows.append((label[row, 0], face_positions(faces[row])[mask[row]],
+                         inputs["face_labels"].numpy()[row]))
+    # The order of read_bags, every face, exact labels.
+    records = list(read_bags(shards))
+    assert len(rows) == len(records) == len(BAGS)
+    for (label, positions, face_labels), record in zip(rows, records):
+        assert label == record.label
+        np.testing.assert_array_equal(positions, np.arange(len(record)))
+        np.testing.assert_array_equal(face_labels[: len(record)], record.face_labels)
+        assert (face_labels[len(record):] == -1).all()
+    # Deterministic: a second pass gives the same batches.
+    again = [x["faces"].numpy() for x, _ in dataset]
+    first = [x["faces"].numpy() for x, _ in dataset]
+    assert all(np.array_equal(a, b) for a, b in zip(again, first))
+
+
+def test_eval_with_instances_spreads_them_evenly(shards):
+    dataset = make_bag_dataset(shards, training=False, batch_size=10, instances=4,
+                               image_size=SIZE)
+    inputs, _ = next(iter(dataset))
+    positions = [face_positions(f)[m] for f, m in zip(inputs["faces"].numpy(),
+                                                      inputs["mask"].numpy())]
+    for (n, _), got in zip(BAGS, positions):
+        expected = np.arange(n) if n <= 4 else np.round(np.linspace(0, n - 1, 4)).astype(int)
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_crops_are_resized_to_image_size_and_flips_and_crops_keep_values(tmp_path):
+    # A left-right ramp shows flips; the 0.5 crop shows zoom.
+    ramp = np.repeat(np.linspace(0, 250, 32).astype(np.uint8)[None, :, None], 32, 0)
+    ramp = np.repeat(ramp, 3, 2)
+    with BagShardWriter(tmp_path) as writer:
+        writer.write(BagRecord("r", "r.mp4", [ramp] * 2, label=1))
+    dataset = make_bag_dataset(tmp_path, training=True, batch_size=1, instances=2, image_size=16,
+                               crop_scale=0.5, seed=3)
+    slopes = []
+    for _ in range(12):
+        faces = next(iter(dataset))[0]["faces"].numpy()[0]
+        assert faces.shape == (2, 16, 16, 3)
+        np.testing.assert_array_equal(faces[0], faces[1])  # one crop and flip per bag
+        profile = faces[0, 8, :, 0]
+        slopes.append(np.sign(profile[-1] - profile[0]))
+        # the crop spans half the ramp: about 125 grey levels instead of 250
+        assert 90 < abs(profile[-1] - profile[0]) < 140
+    assert set(slopes) == {-1.0, 1.0}  # both flipped and not flipped bags
+
+
+def test_same_seed_same_batches_and_epochs_differ(shards):
+    def epoch_faces(dataset):
+        return np.concatenate([face_positions(x["faces"].numpy()).ravel() for x, _ in dataset])
+
+    a = make_bag_dataset(shards, training=True, batch_size=2, instances=3, image_size=SIZE, seed=7)
+    b = make_bag_dataset(shards, training=True, batch_size=2, instances=3, image_size=SIZE, seed=7)
+    first, second = epoch_faces(a), epoch_faces(a)
+    np.testing.assert_array_equal(first, epoch_faces(b))
+    assert not np.array_equal(first, second)
+
+
+def test_balance_draws_both_classes_equally(tmp_path):
+    folder = write_bags(tmp_path, [(2, 0)] * 27 + [(2, 1)] * 3, size=8, videos_per_shard=10)
+    dataset = make_bag_dataset(folder, training=True, batch_size=50, instances=2, image_size=8,
+                               balance=True, seed=0)
+    labels = np.concatenate([y.numpy().ravel() for _, y in dataset.take(8)])
+    assert labels.size == 400
+    # Binomial(400, 0.5): mean 0.5, standard deviation 0.025; unbalanced it would be 0.1.
+    assert abs(labels.mean() - 0.5) < 0.1
+
+
+def test_unknown_label_fails_training_naming_the_video(tmp_path):
+    with BagShardWriter(tmp_path) as writer:
+        writer.write(BagRecord("u", "unlabelled.mp4", [np.zeros((8, 8, 3), np.uint8)]))
+    dataset = make_bag_dataset(tmp_path, training=True, batch_size=1, image_size=8)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="unlabelled.mp4"):
+        next(iter(dataset))
+    # Evaluation accepts it: its label is -1.
+    _, label = next(iter(make_bag_dataset(tmp_path, training=False, batch_size=1, image_size=8)))
+    assert label.numpy().item() == -1
+
+
+def test_bad_files_fail_clearly(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no bag shards"):
+        make_bag_dataset(tmp_path, training=True, batch_size=2)
+    (tmp_path / "junk.tfrecord").write_bytes(b"not a tfrecord at all")
+    with pytest.raises(ValueError, match="junk.tfrecord"):
+        make_bag_dataset(tmp_path, training=True, batch_size=2)
+
+
+def test_keras_fit_predict_and_tf_distribute_accept_the_dataset(shards):
+    faces = keras.Input((None, SIZE, SIZE, 3), name="faces")
+    mask = keras.Input((None,), dtype="bool", name="mask")
+    pooled = keras.ops.mean(faces, axis=(2, 3)) / 255.0
+    scores = keras.layers.Dense(1)(pooled)[..., 0]
+    masked = keras.ops.where(mask, scores, -1e9)
+    output = keras.layers.Activation("sigmoid")(keras.ops.max(masked, axis=1, keepdims=True))
+    model = keras.Model({"faces": faces, "mask": mask}, output)
+    model.compile("adam", "binary_crossentropy")
+    train = make_bag_dataset(shards, training=True, batch_size=2, instances=4, image_size=SIZE,
+                             seed=0)
+    test = make_bag_dataset(shards, training=False, batch_size=2, image_size=SIZE)
+    history = model.fit(train, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert model.predict(test, verbose=0).shape == (len(BAGS), 1)
+
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    distributed = strategy.experimental_distribute_dataset(train)
+    inputs, label = next(iter(distributed))
+    assert inputs["faces"].shape[1:] == (4, SIZE, SIZE, 3) and label.shape[1:] == (1,)
+
+
+def test_uint8_faces_hold_the_float32_values(shards):
+    options = dict(training=False, batch_size=4, image_size=SIZE)
+    (floats, _), (bytes_, _) = (next(iter(make_bag_dataset(shards, **options, dtype=dtype)))
+                                for dtype in ("float32", "uint8"))
+    assert bytes_["faces"].dtype == tf.uint8
+    np.testing.assert_array_equal(bytes_["faces"].numpy().astype(np.float32), floats["faces"])
