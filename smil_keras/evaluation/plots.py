@@ -1,0 +1,36 @@
+"""PNG plots of the paper's figures (matplotlib, Agg backend: no display needed)."""
+
+import pathlib
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def plot_curves(rows, x, y, path, title, xlabel, ylabel):
+    """Plots `y` against `x` with one line per `row["model"]` and writes a PNG.
+
+    Used for accuracy against the fraction of fake faces (Fig. 6, rows of
+    `fake_fraction_table`) and against the number of test frames (Fig. 7, rows of
+    `frames_table`).
+
+    Example:
+
+    >>> plot_curves(frames_table(models, "bags/test"), "frames", "accuracy", "fig7.png",
+    ...             "Accuracy vs test frames", "frames", "accuracy")  # doctest: +SKIP
+    """
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure, axis = plt.subplots(figsize=(5, 3.5), dpi=120)
+    for model in dict.fromkeys(row["model"] for row in rows):
+        points = sorted((row[x], row[y]) for row in rows if row["model"] == model)
+        axis.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=model)
+    axis.set(title=title, xlabel=xlabel, ylabel=ylabel, ylim=(0.0, 1.02))
+    axis.grid(alpha=0.3)
+    if rows:
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return path
