@@ -1,0 +1,15 @@
+"""Multiple-instance layers: S-MIL pooling, the spatial-temporal encoder and the baselines."""
+
+from smil_keras.layers.attention_mil_pooling import AttentionMILPooling
+from smil_keras.layers.noisy_or_mil_pooling import NoisyOrMILPooling
+from smil_keras.layers.score_pooling import ScorePooling
+from smil_keras.layers.smil_pooling import SMILPooling
+from smil_keras.layers.spatial_temporal_encoder import SpatialTemporalEncoder
+
+__all__ = [
+    "AttentionMILPooling",
+    "NoisyOrMILPooling",
+    "SMILPooling",
+    "ScorePooling",
+    "SpatialTemporalEncoder",
+]

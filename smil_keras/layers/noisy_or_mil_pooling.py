@@ -1,0 +1,83 @@
+"""Traditional (noisy-or) multiple-instance pooling (Li et al. 2020, Eq. 4)."""
+
+import keras
+from keras import ops
+
+from smil_keras.layers._masking import instance_mask, masked_uniform, zero_masked
+
+
+@keras.saving.register_keras_serializable(package="smil_keras")
+class NoisyOrMILPooling(keras.layers.Layer):
+    """Traditional MIL pooling: a bag is positive unless every instance is negative (Eq. 4).
+
+        p_j = sigmoid(W h_j + b),    p = 1 - prod_j (1 - p_j)
+
+    computed in log space, `log(1 - p_j) = -softplus(W h_j + b)` and
+    `p = -expm1(sum_j log(1 - p_j))`, so that no product underflows and no logit, however
+    large, gives NaN or inf. This is the "MIL" baseline of the paper, whose gradient
+    vanishes for the other instances once one instance is confidently positive (Eq. 6, 18).
+
+    Args:
+        return_details: bool. If `True`, return a dict (see below) instead of the bag
+            probability alone.
+        **kwargs: standard `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: float tensor `(batch, M, D)`, the instance embeddings; `D` must be known.
+        mask: optional bool tensor `(batch, M)`, `True` for real instances.
+
+    Returns:
+        The bag probability `(batch, 1)`, or with `return_details=True` a dict with `"bag"`
+        `(batch, 1)`, `"attention"` `(batch, M)` and `"instance"` `(batch, M)` (the `p_j`).
+        Noisy-or has no attention: `"attention"` is uniform, `1 / n` on the `n` unmasked
+        instances (every instance enters the product alike).
+
+    Masking: masked instances are left out of the product (they count as `p_j = 0`), get
+    attention and `"instance"` 0, and never change any output. A fully masked bag (an
+    empty product) has probability 0. Computes in float32 under any dtype policy.
+
+    Example:
+
+    >>> import numpy as np
+    >>> tuple(NoisyOrMILPooling()(np.random.rand(2, 5, 8).astype("float32")).shape)
+    (2, 1)
+    """
+
+    def __init__(self, return_details=False, **kwargs):
+        super().__init__(autocast=False, **kwargs)
+        self.supports_masking = True
+        self.return_details = return_details
+
+    def build(self, inputs_shape):
+        dim = inputs_shape[-1]
+        if dim is None:
+            raise ValueError(f"NoisyOrMILPooling needs a known embedding size, got {inputs_shape}")
+        self.classifier_kernel = self.add_weight(
+            shape=(dim, 1), initializer="glorot_uniform", name="classifier_kernel", autocast=False
+        )
+        self.classifier_bias = self.add_weight(
+            shape=(1,), initializer="zeros", name="classifier_bias", autocast=False
+        )
+
+    def call(self, inputs, mask=None):
+        mask = instance_mask(inputs, mask)
+        h = zero_masked(ops.cast(inputs, "float32"), mask)
+        logits = ops.squeeze(ops.matmul(h, self.classifier_kernel), -1) + self.classifier_bias
+        # log(1 - p_j) = -softplus(logit_j); p = 1 - exp(sum_j log(1 - p_j)) (Eq. 4).
+        log_all_negative = ops.sum(zero_masked(-ops.softplus(logits), mask), axis=-1, keepdims=True)
+        bag = -ops.expm1(log_all_negative)
+        if not self.return_details:
+            return bag
+        return {
+            "bag": bag,
+            "attention": masked_uniform(mask),
+            "instance": zero_masked(ops.sigmoid(logits), mask),
+        }
+
+    def compute_mask(self, inputs, previous_mask=None):
+        return None  # the mask is consumed here
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"return_details": self.return_details})
+        return config
