@@ -33,6 +33,7 @@ setup(
         "matplotlib>=3.8",
         "pyyaml>=6.0",
         "tqdm>=4.66",
+        "tensorboard>=2.20,<2.22",
     ],
     extras_require={
         "test": [

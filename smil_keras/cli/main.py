@@ -2,7 +2,11 @@
 
 import argparse
 import importlib
+import os
 import sys
+
+# Hide TensorFlow's C++ start-up lines (oneDNN, CUDA probing) from command-line output.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Sub-command name -> module in smil_keras.cli. Each module defines
 # ``register(subparsers)``, which adds its parser and sets ``func`` to its runner.

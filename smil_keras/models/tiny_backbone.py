@@ -5,7 +5,7 @@ import keras
 
 @keras.saving.register_keras_serializable(package="smil_keras")
 class TinyBackbone(keras.Model):
-    """A few strided convolutions and global average pooling: faces to embeddings.
+    """A few strided convolution blocks and global average pooling: faces to embeddings.
 
     Stands in for Xception where a real backbone is too slow (unit tests, CPU demos). With
     the default ``filters=(16, 32, 64)`` it has about 23k parameters. Like the
@@ -14,8 +14,10 @@ class TinyBackbone(keras.Model):
 
     Args:
         image_size: int, side of the square face crops.
-        filters: sequence of ints, filters of each 3x3 stride-2 convolution (ReLU). The
-            embedding size is ``filters[-1]``.
+        filters: sequence of ints, filters of each block (3x3 stride-2 convolution, batch
+            normalization, ReLU). The embedding size is ``filters[-1]``. Batch normalization
+            keeps the embeddings of different faces apart from the first steps on; without it
+            this small network collapsed to one output for every face in the demo.
         **kwargs: passed to `keras.Model` (e.g. ``name``).
 
     Call arguments:
@@ -35,8 +37,11 @@ class TinyBackbone(keras.Model):
         x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(images)
         for index, num_filters in enumerate(filters):
             x = keras.layers.Conv2D(
-                num_filters, 3, strides=2, padding="same", activation="relu", name=f"conv{index + 1}"
+                num_filters, 3, strides=2, padding="same", use_bias=False, name=f"conv{index + 1}"
             )(x)
+            # Momentum 0.9: short CPU runs (a few hundred steps) need settled moving statistics.
+            x = keras.layers.BatchNormalization(momentum=0.9, name=f"bn{index + 1}")(x)
+            x = keras.layers.ReLU(name=f"relu{index + 1}")(x)
         embeddings = keras.layers.GlobalAveragePooling2D(name="pool")(x)
         kwargs.setdefault("name", "tiny_backbone")
         super().__init__(inputs=images, outputs=embeddings, **kwargs)
