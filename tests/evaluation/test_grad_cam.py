@@ -14,7 +14,7 @@ def test_grad_cam_equals_the_closed_form_for_a_linear_face_classifier():
     keras.utils.set_random_seed(1)
     detector = build_detector("xn-avg", backbone="tiny", image_size=32)
     faces = np.random.default_rng(0).uniform(0, 255, (3, 32, 32, 3)).astype("float32")
-    features = keras.Model(detector.backbone.input, detector.backbone.get_layer("conv3").output)
+    features = keras.Model(detector.backbone.input, detector.backbone.get_layer("relu3").output)
     weights = np.asarray(detector.get_layer("pooling").classifier_kernel)[:, 0]
     expected = np.maximum(np.einsum("nhwk,k->nhw", np.asarray(features(faces)), weights), 0)
     expected /= np.maximum(expected.max(axis=(1, 2), keepdims=True), 1e-12)
