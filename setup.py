@@ -38,7 +38,7 @@ setup(
     extras_require={
         "test": [
             "pytest>=8",
-            "jax[cpu]>=0.4.30",
+            "jax[cpu]>=0.4.30,<0.13",
             "av>=12",
             "nbmake>=1.5",
             "nbclient>=0.10",
