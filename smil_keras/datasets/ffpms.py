@@ -279,20 +279,18 @@ def format_statistics(stats):
 
 
 def _plot_histogram(stats, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A bare Figure (no pyplot) needs no display and leaves a notebook's backend alone.
+    from matplotlib.figure import Figure
 
     histogram = stats["fake_frame_histogram"]
-    figure, axis = plt.subplots(figsize=(6, 3))
+    figure = Figure(figsize=(6, 3))
+    axis = figure.add_subplot()
     axis.bar(list(histogram), list(histogram.values()), color="tab:red")
     axis.set_xlabel("fake frames per manipulated video")
     axis.set_ylabel("videos")
     axis.set_title("FFPMS fake-frame rate")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
-    plt.close(figure)
 
 
 def _save_frames(folder, indices, frames):

@@ -1,11 +1,12 @@
-"""PNG plots of the paper's figures (matplotlib, Agg backend: no display needed)."""
+"""PNG plots of the paper's figures.
+
+Figures are drawn on a bare `matplotlib.figure.Figure` (no pyplot): that needs no display and
+leaves the caller's backend alone, so plots in a Jupyter notebook keep working.
+"""
 
 import pathlib
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure
 
 
 def plot_curves(rows, x, y, path, title, xlabel, ylabel):
@@ -22,7 +23,8 @@ def plot_curves(rows, x, y, path, title, xlabel, ylabel):
     """
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure, axis = plt.subplots(figsize=(5, 3.5), dpi=120)
+    figure = Figure(figsize=(5, 3.5), dpi=120)
+    axis = figure.add_subplot()
     for model in dict.fromkeys(row["model"] for row in rows):
         points = sorted((row[x], row[y]) for row in rows if row["model"] == model)
         axis.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=model)
@@ -32,5 +34,4 @@ def plot_curves(rows, x, y, path, title, xlabel, ylabel):
         axis.legend()
     figure.tight_layout()
     figure.savefig(path)
-    plt.close(figure)
     return path

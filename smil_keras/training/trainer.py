@@ -80,8 +80,11 @@ def train(config, callbacks=()):
         instances=config.instances,
         image_size=config.image_size,
         seed=config.seed,
+        crop_scale=config.crop_scale,
+        flip=config.flip,
+        balance=config.balance,
     )
-    if config.steps_per_epoch:
+    if config.steps_per_epoch and not config.balance:
         train_data = train_data.repeat()  # epochs of a fixed length run across passes
     val_data = None
     if val_files:

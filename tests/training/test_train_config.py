@@ -77,3 +77,12 @@ def test_invalid_values_are_refused(field, value):
 def test_saved_config_reloads_equal(tmp_path):
     config = TrainConfig(train_data=["a", "b"], epochs=2, mixed_precision="mixed_bfloat16")
     assert TrainConfig.from_file(config.save(tmp_path / "run" / "config.yaml")) == config
+
+
+def test_augmentation_options_are_validated_and_balance_needs_steps_per_epoch():
+    assert TrainConfig(crop_scale=1.0, flip=False).crop_scale == 1.0
+    with pytest.raises(ValueError, match="crop_scale"):
+        TrainConfig(crop_scale=0.0)
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        TrainConfig(balance=True)
+    assert TrainConfig(balance=True, steps_per_epoch=4).balance
