@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from smil_keras.layers._classifier import add_classifier, classifier_logits, embedding_size
 from smil_keras.layers._masking import instance_mask, masked_softmax, zero_masked
 
 
@@ -55,9 +56,7 @@ class AttentionMILPooling(keras.layers.Layer):
         self.return_details = return_details
 
     def build(self, inputs_shape):
-        dim = inputs_shape[-1]
-        if dim is None:
-            raise ValueError(f"AttentionMILPooling needs a known embedding size, got {inputs_shape}")
+        dim = embedding_size(self, inputs_shape)
 
         def weight(name, shape, initializer="glorot_uniform"):
             return self.add_weight(shape=shape, initializer=initializer, name=name, autocast=False)
@@ -65,8 +64,7 @@ class AttentionMILPooling(keras.layers.Layer):
         self.attention_v = weight("attention_v", (dim, self.units))
         self.attention_u = weight("attention_u", (dim, self.units)) if self.gated else None
         self.attention_w = weight("attention_w", (self.units, 1))
-        self.classifier_kernel = weight("classifier_kernel", (dim, 1))
-        self.classifier_bias = weight("classifier_bias", (1,), "zeros")
+        add_classifier(self, dim)
 
     def call(self, inputs, mask=None):
         mask = instance_mask(inputs, mask)
@@ -80,7 +78,7 @@ class AttentionMILPooling(keras.layers.Layer):
         bag = ops.sigmoid(bag_logit)
         if not self.return_details:
             return bag
-        instance_logits = ops.squeeze(ops.matmul(h, self.classifier_kernel), -1) + self.classifier_bias
+        instance_logits = classifier_logits(self, h)
         return {
             "bag": bag,
             "logit": bag_logit,

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from smil_keras.layers._classifier import add_classifier, classifier_logits, embedding_size
 from smil_keras.layers._masking import instance_mask, masked_uniform, zero_masked
 
 
@@ -49,20 +50,12 @@ class NoisyOrMILPooling(keras.layers.Layer):
         self.return_details = return_details
 
     def build(self, inputs_shape):
-        dim = inputs_shape[-1]
-        if dim is None:
-            raise ValueError(f"NoisyOrMILPooling needs a known embedding size, got {inputs_shape}")
-        self.classifier_kernel = self.add_weight(
-            shape=(dim, 1), initializer="glorot_uniform", name="classifier_kernel", autocast=False
-        )
-        self.classifier_bias = self.add_weight(
-            shape=(1,), initializer="zeros", name="classifier_bias", autocast=False
-        )
+        add_classifier(self, embedding_size(self, inputs_shape))
 
     def call(self, inputs, mask=None):
         mask = instance_mask(inputs, mask)
         h = zero_masked(ops.cast(inputs, "float32"), mask)
-        logits = ops.squeeze(ops.matmul(h, self.classifier_kernel), -1) + self.classifier_bias
+        logits = classifier_logits(self, h)
         # log(1 - p_j) = -softplus(logit_j); p = 1 - exp(sum_j log(1 - p_j)) (Eq. 4).
         log_all_negative = ops.sum(zero_masked(-ops.softplus(logits), mask), axis=-1, keepdims=True)
         bag = -ops.expm1(log_all_negative)

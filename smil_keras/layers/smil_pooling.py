@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from smil_keras.layers._classifier import add_classifier, classifier_logits, embedding_size
 from smil_keras.layers._masking import instance_mask, masked_softmax, masked_uniform, zero_masked
 
 
@@ -81,9 +82,7 @@ class SMILPooling(keras.layers.Layer):
         self.return_details = return_details
 
     def build(self, inputs_shape, instance_logits_shape=None):
-        dim = inputs_shape[-1]
-        if dim is None:
-            raise ValueError(f"SMILPooling needs a known embedding size, got shape {inputs_shape}")
+        dim = embedding_size(self, inputs_shape)
         self.attention_kernel = None
         if self.weighted:
             self.attention_kernel = self.add_weight(
@@ -91,12 +90,7 @@ class SMILPooling(keras.layers.Layer):
             )
         self.classifier_kernel = self.classifier_bias = None
         if instance_logits_shape is None:
-            self.classifier_kernel = self.add_weight(
-                shape=(dim, 1), initializer="glorot_uniform", name="classifier_kernel", autocast=False
-            )
-            self.classifier_bias = self.add_weight(
-                shape=(1,), initializer="zeros", name="classifier_bias", autocast=False
-            )
+            add_classifier(self, dim)
 
     def call(self, inputs, mask=None, instance_logits=None):
         mask = instance_mask(inputs, mask)
@@ -115,8 +109,7 @@ class SMILPooling(keras.layers.Layer):
                     f"{self.name} was built with `instance_logits`; pass them on every call."
                 )
             # logit(p_j) = W h_j + b (Eq. 7).
-            instance_logits = ops.squeeze(ops.matmul(h, self.classifier_kernel), -1)
-            instance_logits = instance_logits + self.classifier_bias
+            instance_logits = classifier_logits(self, h)
         logits = zero_masked(ops.cast(instance_logits, "float32"), mask)
         # logit(p) = sum_j a_j logit(p_j), i.e. p = 1 / (1 + prod_j (1/p_j - 1)^a_j) (Eq. 9, 10).
         bag_logit = ops.sum(exponents * logits, axis=-1, keepdims=True)
