@@ -1,0 +1,72 @@
+"""Smoke runs of the benchmark scripts on tiny settings: they run and print full tables.
+
+Timings are never asserted (they depend on the machine and its load); these tests only keep the
+scripts working while the library's API moves.
+"""
+
+import importlib.util
+import pathlib
+import re
+import tempfile
+
+import pytest
+
+BENCHMARKS = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def table_rows(text):
+    """The body rows of the Markdown table in `text`, as lists of cell strings."""
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    return [[cell.strip(" *") for cell in line.strip("|").split("|")] for line in lines[2:]]
+
+
+def test_train_speed_prints_detector_and_bare_backbone_rates(capsys):
+    load_script("train_speed").main([
+        "--backbone", "tiny", "--image-size", "32", "--bags", "2", "--faces-per-bag", "3",
+        "--filters", "8", "--warmup", "1", "--steps", "1", "--repeats", "2",
+    ])
+    rows = table_rows(capsys.readouterr().out)
+    assert [row[0].split()[0] for row in rows] == ["bare", "S-MIL-T"]
+    rates = [float(row[2]) for row in rows]
+    assert all(rate > 0 for rate in rates)
+    assert rows[0][4] == "1.000"  # the bare backbone is the reference
+    assert float(rows[1][4]) > 0
+
+
+@pytest.mark.slow
+def test_predict_speed_times_every_stage_of_a_real_video(
+    fixtures_dir, capsys, monkeypatch, tmp_path
+):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    video = fixtures_dir / "videos" / "dfdc" / "real" / "lynaeydofd.mp4"
+    load_script("predict_speed").main(
+        ["--video", str(video), "--backbones", "tiny", "--frames", "3", "--image-size", "64",
+         "--repeats", "1"]
+    )
+    (row,) = table_rows(capsys.readouterr().out)
+    assert row[0] == "tiny" and int(row[1]) >= 1  # faces found
+    decode, detect, crop, model, other, total = map(float, row[2:8])
+    assert min(decode, detect, model) > 0 and crop >= 0
+    assert total == pytest.approx(decode + detect + crop + model + other, abs=0.005)
+
+
+@pytest.mark.slow
+def test_memory_use_measures_training_in_fresh_processes(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    load_script("memory_use").main(
+        ["--jobs", "train", "--bags", "3", "--scales", "1", "2", "--faces", "2",
+         "--crop-size", "32", "--image-size", "32", "--batch-size", "2"]
+    )
+    rows = table_rows(capsys.readouterr().out)
+    assert [row[1] for row in rows] == ["3 bags x 2 faces", "6 bags x 2 faces"]
+    for row in rows:
+        before, peak = float(row[3]), float(row[4])
+        assert 0 < before <= peak
+        assert re.fullmatch(r"\d+\.\d", row[7])  # seconds
