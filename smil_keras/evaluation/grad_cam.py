@@ -2,7 +2,6 @@
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 
 def grad_cam(detector, faces, layer_name=None):
@@ -29,6 +28,8 @@ def grad_cam(detector, faces, layer_name=None):
     >>> heatmaps = grad_cam(detector, crops[:3])  # doctest: +SKIP
     >>> overlay_heatmap(crops[0], heatmaps[0])  # doctest: +SKIP
     """
+    import tensorflow as tf  # here, so that importing smil_keras.evaluation needs no TensorFlow
+
     backbone = detector.backbone
     if layer_name is None:
         feature_layers = [layer for layer in backbone.layers if len(layer.output.shape) == 4]

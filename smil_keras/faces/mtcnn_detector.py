@@ -3,6 +3,7 @@
 import logging
 
 import cv2
+import keras
 import numpy as np
 
 from smil_keras.faces.face import Face
@@ -51,7 +52,13 @@ class MTCNNDetector(FaceDetector):
         detect_max_side: cap on the longest side of the image given to MTCNN; `None` for no cap.
         min_face_size: smallest face to look for, in full-resolution pixels.
         batch_size: frames per MTCNN call (20: one call per video at the paper's 20 frames).
-        device: TensorFlow device to run on, e.g. `"CPU:0"` or `"GPU:0"`.
+        device: TensorFlow device to run on, e.g. `"CPU:0"` or `"GPU:0"`; `None` (default)
+            lets TensorFlow place it (on the GPU when there is one).
+
+    Raises:
+        RuntimeError: Keras runs on another backend than TensorFlow (`mtcnn` 1.0 is TensorFlow
+            code and fails on JAX arrays); extract faces in a process with
+            `KERAS_BACKEND=tensorflow`.
 
     Example:
     >>> detector = MTCNNDetector(min_confidence=0.95)  # doctest: +SKIP
@@ -67,8 +74,14 @@ class MTCNNDetector(FaceDetector):
         detect_max_side=640,
         min_face_size=20,
         batch_size=20,
-        device="CPU:0",
+        device=None,
     ):
+        if keras.backend.backend() != "tensorflow":
+            raise RuntimeError(
+                "MTCNNDetector needs the TensorFlow Keras backend (mtcnn 1.0 is TensorFlow code), "
+                f"but KERAS_BACKEND is {keras.backend.backend()!r}; run face extraction and "
+                "`smil predict` / `smil extract` with KERAS_BACKEND=tensorflow"
+            )
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence}")
         if min_face_size <= 0:

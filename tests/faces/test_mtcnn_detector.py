@@ -141,3 +141,12 @@ def test_invalid_options_are_rejected():
 def test_face_is_a_plain_dataclass():
     face = Face(3, (1, 2, 3, 4), 0.5)
     assert face.landmarks == {} and face.track_id == -1
+
+
+def test_other_keras_backends_get_a_clear_error_instead_of_mtcnn_crashing(monkeypatch):
+    # mtcnn 1.0 calls `.numpy()` on its layers' outputs, which fails on JAX arrays.
+    import keras
+
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    with pytest.raises(RuntimeError, match="KERAS_BACKEND=tensorflow"):
+        MTCNNDetector()
