@@ -92,3 +92,22 @@ def test_bad_weights_are_clear_errors(tmp_path):
         build_backbone("tiny", image_size=32, weights="imagenet")
     with pytest.raises(ValueError, match="Unknown keras.applications network"):
         ApplicationPreprocessing("NotANet")
+
+
+def test_imagenet_weights_are_asked_of_keras_applications(monkeypatch):
+    # The download itself never runs in tests: the constructor is wrapped to record the request
+    # and build the same network with random weights.
+    import functools
+
+    real = keras.applications.MobileNetV2
+    requested = []
+
+    @functools.wraps(real)
+    def recording(**kwargs):
+        requested.append(kwargs["weights"])
+        return real(**{**kwargs, "weights": None})
+
+    monkeypatch.setattr(keras.applications, "MobileNetV2", recording)
+    backbone = build_backbone("mobilenetv2", image_size=32, weights="imagenet")
+    assert requested == ["imagenet"]
+    assert backbone.output_shape == (None, 1280)
