@@ -40,7 +40,6 @@ setup(
             "pytest>=8",
             "jax[cpu]>=0.4.30,<0.13",
             "av>=12",
-            "nbmake>=1.5",
             "nbclient>=0.10",
             "ipykernel>=6",
         ],
