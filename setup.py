@@ -29,7 +29,6 @@ setup(
         "opencv-python-headless>=4.9",
         "numpy>=1.26",
         "scikit-image>=0.22",
-        "scikit-learn>=1.4",
         "matplotlib>=3.8",
         "pyyaml>=6.0",
         "tqdm>=4.66",
@@ -39,11 +38,12 @@ setup(
         "test": [
             "pytest>=8",
             "jax[cpu]>=0.4.30,<0.13",
+            "scikit-learn>=1.4",
             "av>=12",
             "nbclient>=0.10",
             "ipykernel>=6",
         ],
-        "notebooks": ["jupyterlab>=4", "matplotlib>=3.8", "nbmake>=1.5"],
+        "notebooks": ["jupyterlab>=4", "matplotlib>=3.8", "nbmake>=1.5", "scikit-learn>=1.4"],
     },
     entry_points={"console_scripts": ["smil=smil_keras.cli.main:main"]},
     classifiers=[
