@@ -89,13 +89,21 @@ def _label(path, name, info):
     return _LABELS[label.lower()]
 
 
+def _listed_video(path, name):
+    """The video that label file `path` lists as `name`, or None (with a warning) if missing."""
+    video = path.parent / name
+    if not video.is_file():
+        logger.warning("%s lists %s, which is missing; skipped", path, video)
+        return None
+    return video
+
+
 def _read_preview(path):
     entries = []
     for name, info in _load_json(path).items():
         label = _label(path, name, info)
-        video = path.parent / name
-        if not video.is_file():
-            logger.warning("%s lists %s, which is missing; skipped", path, video)
+        video = _listed_video(path, name)
+        if video is None:
             continue
         method = pathlib.PurePosixPath(name).parts[0] if label else ""
         entries.append(VideoEntry(str(video), label, method, str(info.get("set", "")), None,
@@ -107,9 +115,8 @@ def _read_metadata(path, by_name):
     entries = []
     for name, info in _load_json(path).items():
         label = _label(path, name, info)
-        video = path.parent / name
-        if not video.is_file():
-            logger.warning("%s lists %s, which is missing; skipped", path, video)
+        video = _listed_video(path, name)
+        if video is None:
             continue
         original = info.get("original") if label else None
         original = str(by_name[original]) if original in by_name else None
