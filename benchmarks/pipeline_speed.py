@@ -1,21 +1,24 @@
 """How fast `make_bag_dataset` delivers faces in training mode, against raw JPEG decoding.
 
 Writes `--bags` bags of 20 JPEG face crops (cut with random jitter in position, scale and
-brightness from `skimage.data.astronaut()`, a real photo) into a temporary folder, then measures
-on the same cores, with 1 and 2 parallel calls (and tf.data thread pools of that size):
+brightness from `skimage.data.astronaut()`, a real photo) into a temporary folder, stored as
+`smil extract` stores them (`stored_crop`: 331 x 331 px holding 1.11 times the 299 px view),
+then measures on the same cores, with 1 and 2 parallel calls (and tf.data thread pools of that
+size):
 
 - raw decode: a plain `tf.data` map of `tf.io.decode_jpeg` over the same JPEG bytes held in
-  memory (uint8 output, nothing else);
-- `make_bag_dataset(training=True)` with 299 x 299 stored crops and a 299 model input: reading
-  the shards, parsing, a random subset of 8 of 20 faces per bag, random crop (side 0.9) resized
-  back to 299, horizontal flip, padding/masking, batching, float32 -- the default;
-- the same with `cache=True` (parsed records kept in memory after the first epoch, as the raw
-  decode's JPEG bytes are), then also with `dtype="uint8"` (the model casts), with crops stored
-  at 332 x 332 (`smil extract --size 332`: the 0.9 crop is then 299 x 299 and needs no resize),
-  with `crop_scale=1.0` (flip only), and without augmentation.
+  memory (uint8 output, nothing else), batched like the faces below;
+- `make_bag_dataset(training=True)` with a 299 model input, the defaults: reading the shards,
+  parsing, a random subset of 8 of 20 faces per bag, the 299 px view cut at a random position
+  (the random crop), horizontal flip, padding/masking, batching, float32;
+- the same with `dtype="uint8"` (the model casts), with `cache=True` (parsed records kept in
+  memory after the first epoch, as the raw decode's JPEG bytes are), and both;
+- for comparison, crops stored at 299 px without context, as before `stored_crop`: flips only,
+  and the old augmentation (a random 0.9 crop resized back to 299 px, emulated by asking a
+  view of margin 0.9 * 1.3 from them).
 
 It prints a Markdown table of faces per second, bags per second and the ratio to raw decode
-(issue 7's target: at least 0.8).
+of the same crops (issue 7's target: at least 0.8).
 
     python benchmarks/pipeline_speed.py [--bags 200] [--seconds 10]
 """
@@ -32,11 +35,12 @@ import tensorflow as tf
 
 from smil_keras.bags import BagRecord, BagShardWriter, read_bags
 from smil_keras.data import make_bag_dataset
+from smil_keras.faces import stored_crop
 
-FACES_PER_BAG, INSTANCES, SIZE, BATCH = 20, 8, 299, 16
+FACES_PER_BAG, INSTANCES, SIZE, BATCH, MARGIN = 20, 8, 299, 16, 1.3
 
 
-def write_bags(out_dir, num_bags, size, seed=0):
+def write_bags(out_dir, num_bags, size, margin, seed=0):
     """`num_bags` bags of jittered `size` x `size` astronaut face crops, 25 bags per shard."""
     rng = np.random.default_rng(seed)
     photo = skimage.data.astronaut()  # 512 x 512, face around (y=90..240, x=150..300)
@@ -49,7 +53,7 @@ def write_bags(out_dir, num_bags, size, seed=0):
                 crop = cv2.resize(photo[y:y + side, x:x + side], (size, size),
                                   interpolation=cv2.INTER_AREA)
                 crops.append(np.clip(crop * rng.uniform(0.8, 1.2), 0, 255).astype(np.uint8))
-            writer.write(BagRecord(f"bag{b}", f"bag{b}.mp4", crops, label=b % 2))
+            writer.write(BagRecord(f"bag{b}", f"bag{b}.mp4", crops, label=b % 2, margin=margin))
 
 
 def rate(dataset, seconds, faces_of, warmup=1):
@@ -77,31 +81,34 @@ def main():
     parser.add_argument("--bags", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=10.0, help="timing per measurement")
     args = parser.parse_args()
+    stored_size, stored_margin = stored_crop(SIZE, MARGIN)
     with tempfile.TemporaryDirectory() as folder:
-        folders = {size: os.path.join(folder, str(size)) for size in (SIZE, 332)}
-        for size, path in folders.items():
-            write_bags(path, args.bags, size)
-        jpegs = [jpeg for record in read_bags(folders[SIZE]) for jpeg in record.crops]
+        stored, plain = os.path.join(folder, "stored"), os.path.join(folder, "plain")
+        write_bags(stored, args.bags, stored_size, stored_margin)
+        write_bags(plain, args.bags, SIZE, MARGIN)
+        jpegs = {path: [jpeg for record in read_bags(path) for jpeg in record.crops]
+                 for path in (stored, plain)}
         configs = [  # name, shards, make_bag_dataset options
-            ("defaults (crop 0.9 + resize + flip, float32)", folders[SIZE], {}),
-            ("cache=True", folders[SIZE], dict(cache=True)),
-            ("cache=True, dtype=uint8", folders[SIZE], dict(cache=True, dtype="uint8")),
-            ("cache=True, dtype=uint8, crops stored at 332 (crop 0.9 without resize)",
-             folders[332], dict(cache=True, dtype="uint8")),
-            ("cache=True, dtype=uint8, crop_scale=1.0 (flip only)", folders[SIZE],
-             dict(cache=True, dtype="uint8", crop_scale=1.0)),
-            ("cache=True, dtype=uint8, no augmentation", folders[SIZE],
-             dict(cache=True, dtype="uint8", crop_scale=1.0, flip=False)),
+            (f"defaults ({SIZE} px view cut at random from {stored_size} px crops + flip, "
+             "float32)", stored, {}),
+            ("dtype=uint8", stored, dict(dtype="uint8")),
+            ("cache=True", stored, dict(cache=True)),
+            ("cache=True, dtype=uint8", stored, dict(cache=True, dtype="uint8")),
+            (f"crops stored at {SIZE} px without context: flip only", plain, {}),
+            (f"crops stored at {SIZE} px without context: old augmentation (0.9 crop resized "
+             f"back to {SIZE} px)", plain, dict(margin=0.9 * MARGIN)),
         ]
         rows = []
         for threads in (1, 2):
-            raw = tf.data.Dataset.from_tensor_slices(jpegs).repeat().map(
-                lambda jpeg: tf.io.decode_jpeg(jpeg, channels=3), num_parallel_calls=threads
-            ).batch(BATCH * INSTANCES).prefetch(2)
-            raw_faces, _ = rate(with_threads(raw, threads), args.seconds,
-                                lambda batch: int(batch.shape[0]))
-            rows.append((threads, "raw decode (tf.data map of decode_jpeg, uint8)", raw_faces, None,
-                         1.0))
+            raw_faces = {}
+            for path, name in ((stored, f"{stored_size} px"), (plain, f"{SIZE} px")):
+                raw = tf.data.Dataset.from_tensor_slices(jpegs[path]).repeat().map(
+                    lambda jpeg: tf.io.decode_jpeg(jpeg, channels=3), num_parallel_calls=threads
+                ).batch(BATCH * INSTANCES).prefetch(2)
+                raw_faces[path], _ = rate(with_threads(raw, threads), args.seconds,
+                                          lambda batch: int(batch.shape[0]))
+                rows.append((threads, f"raw decode of the {name} crops (tf.data map of "
+                             "decode_jpeg, uint8)", raw_faces[path], None, 1.0))
             for name, path, options in configs:
                 bags = make_bag_dataset(path, training=True, batch_size=BATCH,
                                         instances=INSTANCES, image_size=SIZE, seed=0,
@@ -112,10 +119,10 @@ def main():
                                       lambda batch: int(tf.math.count_nonzero(batch[0]["mask"])),
                                       warmup=epoch + 1 if cache else 1)
                 rows.append((threads, f"make_bag_dataset, {name}", faces, batches * BATCH,
-                             faces / raw_faces))
+                             faces / raw_faces[path]))
     print(f"\n{args.bags} bags x {FACES_PER_BAG} JPEG faces, model input {SIZE}x{SIZE}, training "
           f"mode ({INSTANCES} faces per bag, batch {BATCH}), {os.cpu_count()} CPUs visible\n")
-    print("| parallel calls | pipeline | faces/s | bags/s | ratio to raw decode |")
+    print("| parallel calls | pipeline | faces/s | bags/s | ratio to raw decode of the same crops |")
     print("|---|---|---|---|---|")
     for threads, name, faces, bags_per_second, ratio in rows:
         bags_text = "" if bags_per_second is None else f"{bags_per_second:.1f}"

@@ -51,6 +51,8 @@ class BagRecord:
         method: manipulation method, `""` if none or unknown.
         dataset: source dataset name, `""` if unknown.
         image_size: side `S` of the crops; found from `crops` when left `None`.
+        margin: crop side relative to the face box's longer side (`crop_face`), i.e. how much
+            context around the face the crops hold; `make_bag_dataset` cuts its view from it.
 
     Example:
 
@@ -74,6 +76,7 @@ class BagRecord:
     method: str = ""
     dataset: str = ""
     image_size: Optional[int] = None
+    margin: float = schema.DEFAULT_MARGIN
 
     def __post_init__(self):
         self.video_id, self.video = str(self.video_id), str(self.video)
@@ -112,6 +115,9 @@ class BagRecord:
         self.track_ids = per_face(self.track_ids, -1, np.int64)
         self.face_labels = per_face(self.face_labels, -1, np.int64)
         self.label = int(self.label)
+        self.margin = float(self.margin)
+        if not self.margin > 0:
+            raise ValueError(f"bag of video {self.video}: margin must be positive, got {self.margin}")
         if self.label not in (-1, 0, 1) or not np.isin(self.face_labels, (-1, 0, 1)).all():
             raise ValueError(f"bag of video {self.video}: labels must be 0, 1 or -1 (unknown)")
 
@@ -144,6 +150,7 @@ class BagRecord:
             "boxes": ints(self.boxes),
             "confidences": tf.train.Feature(
                 float_list=tf.train.FloatList(value=self.confidences.tolist())),
+            "margin": tf.train.Feature(float_list=tf.train.FloatList(value=[self.margin])),
         }
         for name in schema.BAG_STRING_FEATURES:
             features[name] = strings([getattr(self, name).encode("utf-8")])
@@ -186,6 +193,11 @@ class BagRecord:
             if len(values) != 1:
                 raise BagFormatError(source, f"{where}: field '{name}' must hold one value")
             scalars[name] = values[0].decode("utf-8")
+        margin = [schema.DEFAULT_MARGIN]
+        if "margin" in features:  # optional: older records hold the default
+            margin = get("margin", "float_list")
+        if len(margin) != 1:
+            raise BagFormatError(source, f"{where}: field 'margin' must hold one value")
         n = scalars["num_faces"]
         if n < 1:
             raise BagFormatError(source, f"{where}: num_faces is {n}, a bag needs a face")
@@ -208,7 +220,7 @@ class BagRecord:
                 confidences=per_face["confidences"], track_ids=per_face["track_ids"],
                 label=scalars["label"], face_labels=per_face["face_labels"],
                 method=scalars["method"], dataset=scalars["dataset"],
-                image_size=scalars["image_size"],
+                image_size=scalars["image_size"], margin=margin[0],
             )
         except ValueError as error:
             raise BagFormatError(source, f"{where}: {error}") from error

@@ -10,6 +10,7 @@ import tqdm
 from smil_keras.bags.bag_record import BagRecord, encode_jpeg
 from smil_keras.bags.bag_shard_writer import BagShardWriter
 from smil_keras.bags.manifest import ManifestRow, read_manifest, write_manifest
+from smil_keras.faces.cropping import STORED_CONTEXT, stored_crop
 
 logger = logging.getLogger(__name__)
 
@@ -89,13 +90,17 @@ def extract_to_shards(
     dataset="",
     prefix="bags",
     margin=1.3,
+    context=STORED_CONTEXT,
     jpeg_quality=95,
     progress=True,
 ):
     """Extracts the faces of videos into bag shards (`bags.schema`) and a manifest.
 
     For each video: `sample_frames` takes `num_frames` uniformly spaced frames, the detector finds
-    the faces, `crop_face` cuts `size` x `size` crops, and one `BagRecord` is written. A video that
+    the faces, `crop_face` cuts the crops, and one `BagRecord` is written. The crops hold
+    `context` times the model's view (`size` px of margin `margin`): 331 px of margin 1.44 by
+    default (`stored_crop`), so that training can cut the view at a random position and
+    evaluation at the centre without resizing (`make_bag_dataset`). A video that
     cannot be read, or where no face is found, gets a manifest row (`status` `error` /
     `no_faces` and the reason) and no bag; the run goes on.
 
@@ -114,7 +119,7 @@ def extract_to_shards(
         inputs: videos, folders, or list files (see `find_videos`).
         out_dir: output folder (created if missing).
         num_frames: frames sampled per video (the paper uses 20).
-        size: side of the square face crops.
+        size: side of the model's square face input (the stored crops are larger, see above).
         workers: processes extracting in parallel (spawned; each builds its own detector once).
             1 runs in this process.
         videos_per_shard: videos per shard range (see above).
@@ -127,7 +132,8 @@ def extract_to_shards(
             rebuilds it as `type(detector)(**detector.get_config())`.
         dataset: name stored in every record's `dataset` field.
         prefix: shard file name prefix.
-        margin: crop side relative to the face box (see `crop_face`).
+        margin: the model's view: crop side relative to the face box (see `crop_face`).
+        context: stored crop side relative to the view (`stored_crop`; 1: store the view only).
         jpeg_quality: JPEG quality of the stored crops.
         progress: show a tqdm progress bar.
 
@@ -152,7 +158,8 @@ def extract_to_shards(
     out_dir = os.fspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     _check_settings(out_dir, {
-        "num_frames": num_frames, "size": size, "margin": margin, "prefix": prefix,
+        "num_frames": num_frames, "size": size, "margin": margin, "context": context,
+        "prefix": prefix,
         "videos_per_shard": videos_per_shard, "jpeg_quality": jpeg_quality,
         "videos": [path for path, _ in videos],
     })
@@ -164,7 +171,8 @@ def extract_to_shards(
         logger.info("%s: resuming, %d of %d shard ranges already done", out_dir,
                     len(ranges) - len(todo), len(ranges))
     jobs = [(path, video_id) for k in todo for path, video_id in ranges[k]]
-    options = {"num_frames": num_frames, "size": size, "margin": margin,
+    stored_size, stored_margin = stored_crop(size, margin, context)
+    options = {"num_frames": num_frames, "size": stored_size, "margin": stored_margin,
                "jpeg_quality": jpeg_quality}
     label_of = _label_lookup(labels)
     with tqdm.tqdm(total=len(jobs), desc="extract", unit="video", disable=not progress) as bar, \
@@ -280,6 +288,7 @@ def _extract_one(job):
         video_id=video_id, video=path, frame_indices=found.face_frame_indices,
         boxes=found.boxes, confidences=found.confidences, track_ids=found.track_ids,
         crops=[encode_jpeg(crop, options["jpeg_quality"]) for crop in found.crops],
+        margin=options["margin"],
     )
     row.faces, row.frames = len(record), found.num_frames_sampled
     return path, video_id, record, row

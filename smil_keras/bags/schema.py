@@ -15,12 +15,18 @@ bag, its faces are the instances). Shards are uncompressed TFRecord files named
 | `label`          | int64          | 1      | video label: 0 real, 1 fake, -1 unknown                         |
 | `num_faces`      | int64          | 1      | `n`                                                             |
 | `image_size`     | int64          | 1      | side `S` of every (square) face crop, in pixels                 |
+| `margin`         | float          | 1      | crop side relative to the face box's longer side (optional: 1.3)|
 | `faces`          | bytes list     | n      | JPEG-encoded RGB face crops `(S, S, 3)`, in frame order         |
 | `frame_indices`  | int64 list     | n      | 0-based index in the video of the frame each face comes from   |
 | `boxes`          | int64 list     | 4 n    | face boxes `(x, y, w, h)` in full-frame pixels, row after row   |
 | `confidences`    | float list     | n      | detector confidence of each face                                |
 | `track_ids`      | int64 list     | n      | track (person) id of each face, -1 if not tracked               |
 | `face_labels`    | int64 list     | n      | per-face label: 0 real, 1 fake, -1 unknown                      |
+
+`margin` says how much context around the face the crops hold (`crop_face`). `smil extract` stores
+crops with more context than the model sees (`stored_crop`), so that `make_bag_dataset` cuts the
+model's view out of them without resizing: a random window in training, the centre window in
+evaluation. Records written before the field existed read as 1.3 (the FaceForensics++ margin).
 
 Several faces may share a frame index (several people in one frame); faces are sorted by frame
 index, and by detection order within a frame. `BagRecord` is the Python view of one record,
@@ -40,6 +46,8 @@ BAG_STRING_FEATURES = ("video_id", "video", "dataset", "method")
 # Features holding one value (four for `boxes`) per face.
 FACE_INT_FEATURES = ("frame_indices", "track_ids", "face_labels")
 
+DEFAULT_MARGIN = 1.3  # the `margin` of records that do not store one
+
 _MISSING = -999  # default value that tells a missing scalar apart in `parse_bag_example`
 
 
@@ -52,6 +60,7 @@ def _feature_spec():
     spec["faces"] = tf.io.FixedLenSequenceFeature([], tf.string, True)
     spec["boxes"] = tf.io.FixedLenSequenceFeature([4], tf.int64, True)
     spec["confidences"] = tf.io.FixedLenSequenceFeature([], tf.float32, True)
+    spec["margin"] = tf.io.FixedLenFeature([], tf.float32, DEFAULT_MARGIN)
     return spec
 
 
@@ -68,8 +77,8 @@ def parse_bag_example(serialized, source=""):
     Returns:
         A dict of tensors: `faces` string `(n,)` (JPEG bytes), `frame_indices`, `track_ids`,
         `face_labels` int32 `(n,)`, `boxes` int32 `(n, 4)`, `confidences` float32 `(n,)`,
-        `label`, `num_faces`, `image_size`, `schema_version` int32 scalars and `video_id`,
-        `video`, `dataset`, `method` string scalars.
+        `label`, `num_faces`, `image_size`, `schema_version` int32 scalars, `margin` float32
+        scalar and `video_id`, `video`, `dataset`, `method` string scalars.
 
     Example:
 
@@ -105,4 +114,5 @@ def parse_bag_example(serialized, source=""):
     out.update({name: tf.cast(bag[name], tf.int32) for name in
                 BAG_INT_FEATURES + FACE_INT_FEATURES + ("boxes",)})
     out["confidences"] = bag["confidences"]
+    out["margin"] = bag["margin"]
     return out

@@ -33,7 +33,12 @@ def register(subparsers):
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--frames", type=int, default=20,
                         help="frames sampled uniformly per video (default: 20, as the paper)")
-    parser.add_argument("--size", type=int, default=299, help="face crop side in pixels (299)")
+    parser.add_argument("--size", type=int, default=299,
+                        help="side in pixels of the faces the model sees (299); crops are stored "
+                        "with --context times more around them")
+    parser.add_argument("--context", type=float,
+                        help="stored crop side relative to the model's view (default: 1.11, "
+                        "room for the random training crop; 1: store the view only)")
     parser.add_argument("--workers", type=int, default=1, help="parallel processes (default: 1)")
     parser.add_argument("--videos-per-shard", type=int, default=100,
                         help="videos per TFRecord shard (default: 100)")
@@ -66,6 +71,7 @@ def read_labels_csv(path):
 
 def run(args):
     from smil_keras.bags import extract_to_shards
+    from smil_keras.faces import STORED_CONTEXT
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -73,7 +79,8 @@ def run(args):
         if os.path.exists(args.out) and not os.path.isdir(args.out):
             raise NotADirectoryError(f"--out {args.out} exists and is not a folder")
         rows = extract_to_shards(
-            args.inputs, args.out, num_frames=args.frames, size=args.size, workers=args.workers,
+            args.inputs, args.out, num_frames=args.frames, size=args.size, context=args.context or STORED_CONTEXT,
+            workers=args.workers,
             videos_per_shard=args.videos_per_shard, labels=labels, dataset=args.dataset,
             prefix=args.prefix, progress=not args.no_progress,
         )

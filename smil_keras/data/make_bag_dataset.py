@@ -19,18 +19,18 @@ def make_bag_dataset(
     balance=False,
     cache=False,
     seed=None,
-    crop_scale=0.9,
+    margin=1.3,
     flip=True,
     drop_remainder=False,
     num_parallel_calls=AUTOTUNE,
     cycle_length=8,
-    dtype="float32",
+    dtype="uint8",
 ):
     """A `tf.data.Dataset` of bag batches read from shards written by `smil_keras.bags`.
 
     Each element is `(inputs, label)` with
-    - `inputs["faces"]`: float32 `(B, M, S, S, 3)`, RGB values in [0, 255], `S = image_size`
-      (uint8 with `dtype="uint8"`);
+    - `inputs["faces"]`: uint8 `(B, M, S, S, 3)` RGB, `S = image_size` (float32 values in
+      [0, 255] with `dtype="float32"`); the detectors cast it themselves;
     - `inputs["mask"]`: bool `(B, M)`, True for real faces, False for padding (padded faces
       are zeros);
     - `inputs["face_labels"]` (only with `face_labels=True`): int32 `(B, M)`, the per-face labels
@@ -41,11 +41,20 @@ def make_bag_dataset(
     "random crop and horizontal flip"): every epoch each bag gives a new random subset of
     `instances` faces (default 8), kept in frame order; a bag with fewer faces gives all of them,
     padded and masked (never dropped). `M = instances` in every batch, so compiled (XLA) steps
-    are not retraced. All faces of a bag get the same random crop (a square window of side
-    `crop_scale * S`, resized to `image_size`) and the same flip, so the augmentation adds no
-    frame-to-frame jitter that the temporal encoder could mistake for a manipulation. Bags
-    are shuffled (shards, then a `shuffle_buffer` of bags); bags with label -1 fail training
-    with an error naming the video.
+    are not retraced. Bags are shuffled (shards, then a `shuffle_buffer` of bags); bags with
+    label -1 fail training with an error naming the video.
+
+    The model's view of a face is the square of side `margin` times the face box's longer side
+    (1.3, as FaceForensics++ crops and `smil predict` cuts). Stored crops usually hold more
+    context than that (`smil extract` stores them with `stored_crop`: 331 px of margin 1.44
+    for a 299 px view of margin 1.3), and the view is cut out of them: in training at a random
+    position (the paper's random crop: a shift of the face by up to the stored context, at the
+    same scale as in evaluation), in evaluation at the centre (the crop `smil predict` makes).
+    All faces of a bag get the same window and the same flip, so the augmentation adds no
+    frame-to-frame jitter that the temporal encoder could mistake for a manipulation. The
+    window is decoded directly (`tf.io.decode_and_crop_jpeg`); it is resized only when its side
+    is not `image_size` (crops stored at another scale; slower). Crops stored with no more
+    context than the view (e.g. margin 1.3) give the whole crop, so training has flips only.
 
     Evaluation (`training=False`): bags in shard order, then record order (as `read_bags` gives
     them, so results can be matched with `read_bags(files)`), no augmentation. With
@@ -53,12 +62,11 @@ def make_bag_dataset(
     batch); with `instances=k`, `k` faces evenly spread over the bag are used and `M = k`.
 
     Faces are decoded in parallel (`num_parallel_calls`; deterministic order in evaluation and
-    when `seed` is set), only the chosen ones, kept uint8 until batched, and batches are
-    prefetched. Speed (`benchmarks/pipeline_speed.py`): TensorFlow's CPU resize and flip cost
-    about as much as the JPEG decoding itself; for the fastest input use `cache=True` when the
-    shards fit in memory, `dtype="uint8"`, and crops stored larger than `image_size` so that
-    the crop needs no resize (e.g. `smil extract --size 332` with `image_size=299` and
-    `crop_scale=0.9`).
+    when `seed` is set), only the chosen ones and only their window, kept uint8 until batched,
+    and batches are prefetched. Speed (`benchmarks/pipeline_speed.py`): with crops stored by
+    `smil extract` this delivers faces about as fast as plain JPEG decoding of the same crops;
+    `cache=True` (when the shards fit in memory) saves the parsing, and `dtype="float32"` costs
+    about 10 % (the host's cast, and four times the bytes to move).
 
     The dataset works with `model.fit`, `model.predict` and `tf.distribute`
     (`strategy.experimental_distribute_dataset`). With `face_labels=True` the extra
@@ -82,12 +90,13 @@ def make_bag_dataset(
             epochs skip reading and parsing.
         seed: seed of every random choice (shuffles, subsets, crops, flips); with a seed the
             sequence of batches is reproducible, and still differs from epoch to epoch.
-        crop_scale: training crop side relative to the stored crop side (1.0: no crop).
+        margin: the model's view: face crop side relative to the face box's longer side (see
+            above). It must not exceed the stored crops' margin.
         flip: training horizontal flips (probability 0.5 per bag).
         drop_remainder: drop the last incomplete batch.
         num_parallel_calls: parallelism of the decoding map.
         cycle_length: shards read at once in training.
-        dtype: `"float32"` or `"uint8"` faces. A Keras model casts uint8 inputs to its input
+        dtype: `"uint8"` or `"float32"` faces. A Keras model casts uint8 inputs to its input
             dtype itself, on its device: uint8 saves the host a cast and moves 4x fewer bytes
             to the accelerator.
 
@@ -111,8 +120,8 @@ def make_bag_dataset(
         instances = 8
     if instances is not None and instances < 1:
         raise ValueError(f"instances must be at least 1 or None, got {instances}")
-    if not 0.0 < crop_scale <= 1.0:
-        raise ValueError(f"crop_scale must be in (0, 1], got {crop_scale}")
+    if not margin > 0:
+        raise ValueError(f"margin must be positive, got {margin}")
     if dtype not in ("float32", "uint8"):
         raise ValueError(f"dtype must be 'float32' or 'uint8', got {dtype!r}")
     if balance and not training:
@@ -134,7 +143,9 @@ def make_bag_dataset(
         """Model inputs and label of the `count` chosen faces, padded to `instances` if set."""
         pad = 0 if instances is None else instances - count
         inputs = {
-            "faces": tf.pad(faces, [[0, pad], [0, 0], [0, 0], [0, 0]]),
+            "faces": faces if instances is None else tf.cond(  # a pad copies even when pad = 0
+                pad > 0, lambda: tf.pad(faces, [[0, pad], [0, 0], [0, 0], [0, 0]]),
+                lambda: faces),
             "mask": tf.pad(tf.ones([count], tf.bool), [[0, pad]]),
         }
         if face_labels:
@@ -156,14 +167,11 @@ def make_bag_dataset(
             count = tf.minimum(bag["num_faces"], instances)
             order = tf.argsort(tf.random.stateless_uniform([bag["num_faces"]], subset_seed))
             chosen = tf.sort(order[:count])
-            side = tf.cast(tf.round(crop_scale * tf.cast(bag["image_size"], tf.float32)), tf.int32)
+            side = _view_side(bag, margin)
             corner = tf.random.stateless_uniform([2], crop_seed, 0, bag["image_size"] - side + 1,
                                                  tf.int32)
-            faces = _decode(tf.gather(bag["faces"], chosen), [corner[0], corner[1], side, side],
-                            image_size)
-            if flip:
-                faces = tf.cond(tf.random.stateless_uniform([], flip_seed) < 0.5,
-                                lambda: _flip(faces), lambda: faces)
+            flipped = flip and tf.random.stateless_uniform([], flip_seed) < 0.5
+            faces = _decode(tf.gather(bag["faces"], chosen), corner, side, image_size, flipped)
             return to_inputs(bag, faces, chosen, count)
 
         bags = bags.map(train_bag, num_parallel_calls=num_parallel_calls,
@@ -177,7 +185,9 @@ def make_bag_dataset(
             else:  # `instances` faces evenly spread over the bag (all when it has fewer)
                 positions = tf.linspace(0.0, tf.cast(n - 1, tf.float32), tf.minimum(n, instances))
                 chosen = tf.cast(tf.round(positions), tf.int32)
-            faces = _decode(tf.gather(bag["faces"], chosen), None, image_size)
+            side = _view_side(bag, margin)
+            corner = tf.fill([2], (bag["image_size"] - side) // 2)
+            faces = _decode(tf.gather(bag["faces"], chosen), corner, side, image_size)
             return to_inputs(bag, faces, chosen, tf.size(chosen))
 
         bags = bags.map(eval_bag, num_parallel_calls=num_parallel_calls, deterministic=True)
@@ -193,7 +203,8 @@ def make_bag_dataset(
         batches = bags.batch(batch_size, drop_remainder=drop_remainder)
     if dtype == "float32":
         batches = batches.map(lambda inputs, label: (
-            {**inputs, "faces": tf.cast(inputs["faces"], tf.float32)}, label))
+            {**inputs, "faces": tf.cast(inputs["faces"], tf.float32)}, label),
+            num_parallel_calls=num_parallel_calls, deterministic=deterministic)
     return batches.prefetch(AUTOTUNE)
 
 
@@ -216,26 +227,37 @@ def _parsed_bags(paths, training, deterministic, seed, cycle_length):
                        deterministic=deterministic)
 
 
-def _decode(jpegs, window, image_size):
-    """JPEG crops `(n,)` -> uint8 `(n, image_size, image_size, 3)`, cut to `window` if given."""
+def _view_side(bag, margin):
+    """Side in stored pixels of the `margin` view centred in a bag's crops (checked to fit)."""
+    side = tf.cast(tf.round(tf.cast(bag["image_size"], tf.float32) * margin / bag["margin"]),
+                   tf.int32)
+    fits = tf.debugging.Assert(
+        side <= bag["image_size"] + 1,  # + 1: float32 rounding of the stored margin
+        [f"a face view of margin {margin} is wider than the stored crops of video",
+         bag["video"], "(stored margin", bag["margin"], "side", bag["image_size"],
+         "): extract with more context (smil_keras.faces.stored_crop) or ask a smaller margin"])
+    with tf.control_dependencies([fits]):
+        return tf.minimum(side, bag["image_size"])
+
+
+def _decode(jpegs, corner, side, image_size, flipped=False):
+    """JPEG crops `(n,)` -> their `side` window at `corner` `(y, x)`, mirrored if `flipped`, as
+    uint8 `(n, image_size, image_size, 3)`."""
+    window = tf.stack([corner[0], corner[1], side, side])
+    mirror = tf.range(1, 1 + tf.cast(flipped, tf.int32))  # [1] (the width axis) or [] (none)
 
     def decode(jpeg):
-        if window is None:
-            return tf.io.decode_jpeg(jpeg, channels=3)
-        return tf.io.decode_and_crop_jpeg(jpeg, tf.stack(window), channels=3)
+        # INTEGER_ACCURATE: the pixels OpenCV (and `BagRecord.decoded_crops`) decode, at the
+        # speed of TensorFlow's default INTEGER_FAST, which differs from them by up to 14 levels.
+        face = tf.io.decode_and_crop_jpeg(jpeg, window, channels=3, dct_method="INTEGER_ACCURATE")
+        return tf.reverse(face, mirror)  # while in cache: ~free; flipping the bag after cost ~10 %
 
     faces = tf.map_fn(decode, jpegs, fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
     faces = tf.cond(
-        tf.reduce_all(tf.equal(tf.shape(faces)[1:3], image_size)),
+        tf.equal(side, image_size),
         lambda: faces,
         lambda: tf.cast(tf.clip_by_value(tf.round(tf.image.resize(
             tf.cast(faces, tf.float32), [image_size, image_size])), 0, 255), tf.uint8),
     )
     return tf.ensure_shape(faces, [None, image_size, image_size, 3])
 
-
-def _flip(faces):
-    """Horizontal flip of `(n, S, S, 3)` images (reversing a 3-D view is twice as fast in TF)."""
-    shape = tf.shape(faces)
-    flat = tf.reshape(faces, [shape[0] * shape[1], shape[2], 3])
-    return tf.reshape(tf.reverse(flat, [1]), shape)

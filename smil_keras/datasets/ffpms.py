@@ -117,7 +117,8 @@ def build_ffpms(ffpp_root, out_dir, compression="c40", split=None, split_files=N
         train_mix: `None` for FFPMS (1 to N-1 replaced frames), or the fraction of fake frames
             replaced in every fake video (the paper's training set: 0.25).
         num_frames: frames sampled per video (the paper: 20).
-        size, margin: face crop side and margin.
+        size, margin: the model's view of the faces: side and margin (the stored crops hold
+            more context around it, as `smil extract` stores them: `stored_crop`).
         methods: manipulation folders used; default: the paper's four (`PAPER_METHODS`) among
             those found, or every folder found when none of them is there.
         detector: a `FaceDetector` (default `MTCNNDetector()`).

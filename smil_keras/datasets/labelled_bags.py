@@ -3,11 +3,11 @@
 import numpy as np
 
 from smil_keras.bags import BagRecord
-from smil_keras.faces import box_iou, extract_faces
+from smil_keras.faces import STORED_CONTEXT, box_iou, extract_faces, stored_crop
 
 
 def labelled_bag(video_id, video, frames, frame_indices, detector, face_label, *, label, method,
-                 dataset, size=299, margin=1.3):
+                 dataset, size=299, margin=1.3, context=STORED_CONTEXT):
     """Detect and crop the faces of decoded frames and label each face.
 
     Args:
@@ -18,12 +18,15 @@ def labelled_bag(video_id, video, frames, frame_indices, detector, face_label, *
         detector: a `FaceDetector`.
         face_label: `face_label(frame_index, box) -> 0 | 1 | -1`, the label of a detected face.
         label, method, dataset: the bag's video label, manipulation method and dataset name.
-        size, margin: crop side and margin, as in `extract_faces`.
+        size, margin, context: the model's view and the context stored around it, as in
+            `extract_to_shards` (the crops are `stored_crop(size, margin, context)`).
 
     Returns:
         A `BagRecord`, or `None` when no face was found.
     """
-    faces, crops = extract_faces(frames, frame_indices, detector, size=size, margin=margin)
+    stored_size, stored_margin = stored_crop(size, margin, context)
+    faces, crops = extract_faces(frames, frame_indices, detector, size=stored_size,
+                                 margin=stored_margin)
     if not faces:
         return None
     return BagRecord(
@@ -38,6 +41,7 @@ def labelled_bag(video_id, video, frames, frame_indices, detector, face_label, *
         face_labels=[face_label(face.frame_index, face.box) for face in faces],
         method=method,
         dataset=dataset,
+        margin=stored_margin,
     )
 
 

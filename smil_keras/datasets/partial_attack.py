@@ -126,7 +126,7 @@ def make_partial_attack_dataset(out_dir, source=None, num_videos=16, num_frames=
     - `frames.csv`: `video`, `frame`, `label` (1 when a face of the frame is forged);
     - `faces.csv`: `video`, `frame`, `person`, `x`, `y`, `w`, `h`, `label`: every face's box;
     - with `extract=True`, `bags/bags-*.tfrecord`: the faces of `num_frames` frames of each
-      video found again by `detector` (MTCNN by default) and cropped to `crop_size`, each
+      video found again by `detector` (MTCNN by default) and cropped for a `crop_size` view, each
       labelled by the forged/real face it overlaps, ready for `make_bag_dataset`.
 
     Args:
@@ -142,7 +142,9 @@ def make_partial_attack_dataset(out_dir, source=None, num_videos=16, num_frames=
         fps: frame rate written.
         extract: also extract labelled face bags.
         detector: a `FaceDetector` (default `MTCNNDetector()`), used for source videos and bags.
-        crop_size, margin: face crop size and margin of the bags.
+        crop_size, margin: the model's view of the faces in the bags: side and margin (the
+            stored crops hold more context around it, as `smil extract` stores them:
+            `stored_crop`).
         videos_per_shard: bags per shard file.
 
     Returns:

@@ -6,7 +6,7 @@ from tqdm.auto import tqdm
 from smil_keras.evaluation.video_scores import VideoScores
 
 
-def score_bags(model, files, batch_size=8, instances=None, progress=True):
+def score_bags(model, files, batch_size=8, instances=None, margin=1.3, progress=True):
     """Scores every bag of the shards and returns `VideoScores`.
 
     Each bag is scored by `explain_model(model)` (video probability, per-face probabilities
@@ -14,7 +14,8 @@ def score_bags(model, files, batch_size=8, instances=None, progress=True):
     frame-level evaluation).
 
     Bags go through the evaluation pipeline (`make_bag_dataset(training=False)`: no
-    augmentation, crops resized to the detector's input size); their ids, methods and labels
+    augmentation, the centre `margin` view of each stored crop at the detector's input size);
+    their ids, methods and labels
     are read alongside with `read_bags`, in the same order.
 
     Args:
@@ -23,6 +24,7 @@ def score_bags(model, files, batch_size=8, instances=None, progress=True):
         batch_size: videos per forward pass.
         instances: use only this many faces per video, evenly spread over the video (Fig. 7:
             accuracy against the number of test frames, one face per frame); `None`: all.
+        margin: the view of each face the model was trained on (`make_bag_dataset`).
         progress: show a progress bar.
 
     Example:
@@ -39,7 +41,7 @@ def score_bags(model, files, batch_size=8, instances=None, progress=True):
     scorer = frame_model(model)
     dataset = make_bag_dataset(
         files, training=False, batch_size=batch_size, instances=instances,
-        image_size=model.image_size, face_labels=True,
+        image_size=model.image_size, margin=margin, face_labels=True,
     )
     records = read_bags(files)
     columns = {name: [] for name in VideoScores.__dataclass_fields__}

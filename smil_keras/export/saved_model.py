@@ -87,7 +87,7 @@ def _decode_crop(data, size):
     """One JPEG crop -> uint8 `(size, size, 3)`; zeros for the empty string (padding)."""
 
     def decode():
-        image = tf.io.decode_jpeg(data, channels=3)
+        image = tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE")
         resized = tf.image.resize(image, (size, size), antialias=True)
         return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
 

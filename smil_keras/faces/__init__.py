@@ -1,6 +1,6 @@
 """Face detection, square crops and tracks (second stage of the pipeline)."""
 
-from smil_keras.faces.cropping import crop_face, square_region
+from smil_keras.faces.cropping import STORED_CONTEXT, crop_face, square_region, stored_crop
 from smil_keras.faces.extraction import extract_faces, extract_video_faces
 from smil_keras.faces.face import Face
 from smil_keras.faces.face_detector import FaceDetector
@@ -10,6 +10,7 @@ from smil_keras.faces.no_faces_error import NoFacesError
 from smil_keras.faces.video_faces import VideoFaces
 
 __all__ = [
+    "STORED_CONTEXT",
     "Face",
     "FaceDetector",
     "MTCNNDetector",
@@ -21,4 +22,5 @@ __all__ = [
     "extract_video_faces",
     "link_tracks",
     "square_region",
+    "stored_crop",
 ]

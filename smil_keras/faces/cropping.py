@@ -72,3 +72,34 @@ def crop_face(frame, box, margin=1.3, size=299):
         return np.ascontiguousarray(crop)
     interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
     return cv2.resize(crop, (size, size), interpolation=interpolation)
+
+
+STORED_CONTEXT = 1.11  # stored crops' side relative to the model's view: 299 px -> 331 px
+
+
+def stored_crop(size=299, margin=1.3, context=STORED_CONTEXT):
+    """Side and margin of face crops stored with extra context around the model's view.
+
+    The model sees `size` x `size` crops of margin `margin`. Bags store crops holding `context`
+    times that field of view at the same pixel scale (side about `context * size`, with an
+    even border so the view sits exactly in the centre; margin scaled alike), so
+    `make_bag_dataset` cuts the model's view out of them without resizing: a
+    random `size` window in training (the paper's random crop), the centre window in evaluation,
+    which is the crop `crop_face(frame, box, margin, size)` gives, as `smil predict` cuts it.
+
+    Args:
+        size: side of the model's face input in pixels (299 for Xception).
+        margin: the model's view: crop side relative to the face box's longer side.
+        context: stored side relative to `size`, at least 1 (1: no room for a random crop).
+
+    Returns:
+        `(stored_size, stored_margin)` to give `crop_face` (and to record in the bag).
+
+    Example:
+    >>> stored_crop(299, 1.3)
+    (331, 1.4391304347826086)
+    """
+    if context < 1:
+        raise ValueError(f"context must be at least 1 (stored crops hold the view), got {context}")
+    stored_size = size + 2 * int(round(size * (context - 1) / 2))
+    return stored_size, margin * stored_size / size

@@ -21,11 +21,13 @@ class MTCNNDetector(FaceDetector):
     """Face detector using the `mtcnn` package (weights ship with it; works offline).
 
     Speed: each frame is resized once (OpenCV `INTER_AREA` on `uint8`) to the smallest size at
-    which the faces we want are still found, and the frames of one size go through MTCNN's three
-    stages as one float32 batch. Boxes and landmarks are mapped back to full-resolution pixels.
-    With `sample_frames` (20 frames, 2 shared cores) this extracts 2.3x (480p, no downscaling),
-    4x (720p) and 6.5x (1080p) faster than decoding every frame and running full-resolution
-    MTCNN frame by frame, with the same faces (`benchmarks/extract_speed.py`).
+    which the faces we want are still found, the frames of one size go through MTCNN's three
+    stages as one float32 batch, and the three networks run as traced `tf.function` graphs
+    rather than eagerly layer by layer (same outputs, 30-40% less time in them). Boxes and
+    landmarks are mapped back to full-resolution pixels. In `extract_video_faces` (20 frames,
+    2 cores shared with other jobs) this extracts about 3-4.5x (480p, no downscaling), 5x (720p)
+    and 6-7x (1080p) faster than decoding every frame and running full-resolution MTCNN frame by
+    frame, with the same faces but for scores near `min_confidence` (`benchmarks/extract_speed.py`).
 
     The detection scale is `min(20 / min_face_size, detect_max_side / longest_side)`. The smallest
     face found (full-resolution pixels) is therefore `max(min_face_size, 20 * longest_side /
@@ -102,6 +104,7 @@ class MTCNNDetector(FaceDetector):
         from mtcnn import MTCNN  # Imported here: loading it builds three TensorFlow models.
 
         self._mtcnn = MTCNN(device=device)
+        _run_networks_as_graphs(self._mtcnn)
 
     def get_config(self):
         return {
@@ -153,11 +156,10 @@ class MTCNNDetector(FaceDetector):
         # The stages of `MTCNN.detect_faces`, fed one float32 tensor normalised as mtcnn does.
         # `detect_faces` itself makes a float64 NumPy batch, which every pyramid level converts to
         # a tensor again: 15-25% of its CPU time on a 640x480 batch, for the same result.
-        normalised = (np.stack(images).astype(np.float32) - 127.5) / 128.0
         rows = None
         try:
             with tf.device(self.device):
-                batch = tf.constant(normalised)
+                batch = (tf.cast(tf.constant(np.stack(images)), tf.float32) - 127.5) / 128.0
                 for stage in self._mtcnn.stages:
                     rows = stage(
                         bboxes_batch=rows,
@@ -180,6 +182,48 @@ class MTCNNDetector(FaceDetector):
             if self.max_faces_per_frame is not None:
                 del faces[self.max_faces_per_frame :]
         return per_image
+
+
+class _GraphNetwork:
+    """Calls one of MTCNN's Keras networks through a `tf.function` traced once.
+
+    `mtcnn` calls PNet, RNet and ONet eagerly, so each of their ~10 layers is a separate Keras call
+    dispatching TensorFlow ops from Python. Traced into one graph (the signature leaves the batch
+    size, and PNet's image size, unknown, so varying frame sizes and proposal counts never
+    retrace), the same weights give the same outputs (to float rounding) 30-40% faster:
+    Grappler fuses convolution, bias and activation, and the Python per layer is gone.
+    """
+
+    def __init__(self, model, input_shape):
+        import tensorflow as tf
+
+        self.model = model
+        self._call = tf.function(
+            lambda images: model(images, training=False),
+            input_signature=[tf.TensorSpec(input_shape, tf.float32)],
+        )
+
+    def __call__(self, images):
+        return self._call(images)
+
+
+def _run_networks_as_graphs(mtcnn):
+    """Swaps the networks of `mtcnn`'s three stages for `_GraphNetwork`s (mtcnn 1.0 layout)."""
+    from mtcnn.stages.stage_onet import StageONet
+    from mtcnn.stages.stage_pnet import StagePNet
+    from mtcnn.stages.stage_rnet import StageRNet
+
+    input_shapes = {
+        StagePNet: (None, None, None, 3),  # any image size: the pyramid levels
+        StageRNet: (None, 24, 24, 3),  # proposals cut to 24x24
+        StageONet: (None, 48, 48, 3),
+    }
+    for stage in mtcnn.stages:
+        model = getattr(stage, "_model", None)  # `StageBase.model` is read-only; the stages call `_model`
+        if type(stage) in input_shapes and isinstance(model, keras.Model):
+            stage._model = _GraphNetwork(model, input_shapes[type(stage)])
+        else:  # another mtcnn layout: keep its eager networks (correct, only slower)
+            logger.warning("mtcnn stage %r not recognised; running its network eagerly", stage)
 
 
 def _resize(frame, scale):

@@ -35,9 +35,9 @@ class TrainConfig:
         epochs: number of training epochs.
         batch_size: videos per batch.
         instances: faces drawn at random per video and epoch (`None`: all).
-        crop_scale: side of the random training crop relative to the stored crop (1.0: no
-            crop). The crop is resized back to `image_size`; on small crops that resize blurs
-            fine blending edges, so small CPU runs may learn faster with 1.0.
+        margin: the model's view of a face: crop side relative to the face box's longer side
+            (1.3, as `smil predict` crops). Training cuts it at a random position out of the
+            stored crops, which hold more context (`make_bag_dataset`), validation at the centre.
         flip: random horizontal flips in training.
         balance: draw real and fake videos equally often in training (the dataset then
             repeats forever, so `steps_per_epoch` must be set).
@@ -72,7 +72,7 @@ class TrainConfig:
     epochs: int = 30
     batch_size: int = 32
     instances: int | None = 8
-    crop_scale: float = 0.9
+    margin: float = 1.3
     flip: bool = True
     balance: bool = False
     learning_rate: float = 2e-4
@@ -101,8 +101,8 @@ class TrainConfig:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         if self.monitor_mode not in ("max", "min"):
             raise ValueError(f"monitor_mode must be 'max' or 'min', got {self.monitor_mode!r}")
-        if not 0.0 < float(self.crop_scale) <= 1.0:
-            raise ValueError(f"crop_scale must be in (0, 1], got {self.crop_scale!r}")
+        if not float(self.margin) > 0:
+            raise ValueError(f"margin must be positive, got {self.margin!r}")
         if self.balance and not self.steps_per_epoch:
             raise ValueError("balance=True repeats the training data forever: set steps_per_epoch")
         for name in ("epochs", "batch_size", "image_size", "lr_decay_every"):

@@ -80,7 +80,7 @@ def train(config, callbacks=()):
         instances=config.instances,
         image_size=config.image_size,
         seed=config.seed,
-        crop_scale=config.crop_scale,
+        margin=config.margin,
         flip=config.flip,
         balance=config.balance,
     )
@@ -89,7 +89,8 @@ def train(config, callbacks=()):
     val_data = None
     if val_files:
         val_data = make_bag_dataset(
-            val_files, training=False, batch_size=config.batch_size, image_size=config.image_size
+            val_files, training=False, batch_size=config.batch_size, image_size=config.image_size,
+            margin=config.margin,
         )
 
     with _strategy(config.strategy).scope():

@@ -49,7 +49,7 @@ def uniform_indices(frame_count, num_frames):
     return np.linspace(0, frame_count - 1, num_frames).round().astype(int).tolist()
 
 
-def sample_frames(path, num_frames=20):
+def sample_frames(path, num_frames=20, on_frame=None):
     """Decodes `num_frames` frames spread uniformly over a whole video (the paper samples 20).
 
     Frames are chosen uniformly by frame index (for a variable-frame-rate file that is uniform in
@@ -62,6 +62,13 @@ def sample_frames(path, num_frames=20):
     Args:
         path: the video file.
         num_frames: how many frames to return at most.
+        on_frame: optional `on_frame(index, frame)`, called in the decoding thread with each
+            sampled frame as soon as it is decoded, in increasing index order, so work on the
+            first frames can start while the rest decode (`extract_video_faces` detects faces
+            meanwhile). When the container's frame count is wrong the video is resampled and
+            some frames passed may not be in the result (and frames of a second pass follow,
+            again from index 0): the returned `FrameSample` is what counts. An exception raised
+            by `on_frame` stops decoding and propagates.
 
     Returns:
         A `FrameSample` with RGB `uint8` frames `(H, W, 3)`.
@@ -94,7 +101,7 @@ def sample_frames(path, num_frames=20):
     claimed = int(claimed) if np.isfinite(claimed) and 0 < claimed < 2**31 else 0
 
     wanted = uniform_indices(claimed, num_frames)
-    frames, count = _decode_pass(capture, wanted)
+    frames, count = _decode_pass(capture, wanted, on_frame)
     if count == 0:
         raise VideoReadError(path, "no decodable frame (corrupt or truncated file)")
     if count == 1 and codec in _STILL_IMAGE_CODECS:
@@ -104,7 +111,7 @@ def sample_frames(path, num_frames=20):
             logger.warning("%s: container claims %d frames, decoded %d; resampling", path, claimed, count)
         wanted = uniform_indices(count, num_frames)
         if not set(wanted) <= frames.keys():
-            frames, _ = _decode_pass(_open(path), wanted)
+            frames, _ = _decode_pass(_open(path), wanted, on_frame)
 
     indices = [i for i in wanted if i in frames]
     if len(indices) < len(wanted):
@@ -123,8 +130,11 @@ def _open(path):
     return capture
 
 
-def _decode_pass(capture, wanted):
-    """Grabs every frame to the end, retrieving those in `wanted`; returns ({index: rgb}, count)."""
+def _decode_pass(capture, wanted, on_frame=None):
+    """Grabs every frame to the end, retrieving those in `wanted`; returns ({index: rgb}, count).
+
+    `on_frame(index, rgb)` (if given) is called with each retrieved frame.
+    """
     wanted = set(wanted)
     frames = {}
     count = 0
@@ -134,6 +144,8 @@ def _decode_pass(capture, wanted):
                 ok, bgr = capture.retrieve()
                 if ok and bgr is not None:
                     frames[count] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                    if on_frame is not None:
+                        on_frame(count, frames[count])
             count += 1
     finally:
         capture.release()

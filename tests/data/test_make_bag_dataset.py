@@ -56,7 +56,7 @@ def test_training_batches_have_fixed_shapes_random_ordered_subsets_and_padding(s
         for inputs, label in dataset:
             faces, mask = inputs["faces"].numpy(), inputs["mask"].numpy()
             face_labels = inputs["face_labels"].numpy()
-            assert inputs["faces"].dtype == tf.float32 and inputs["mask"].dtype == tf.bool
+            assert inputs["faces"].dtype == tf.uint8 and inputs["mask"].dtype == tf.bool
             assert inputs["face_labels"].dtype == tf.int32 and label.dtype == tf.float32
             assert label.shape == (faces.shape[0], 1)
             assert faces.min() >= 0 and faces.max() <= 255
@@ -112,24 +112,76 @@ def test_eval_with_instances_spreads_them_evenly(shards):
         np.testing.assert_array_equal(got, expected)
 
 
-def test_crops_are_resized_to_image_size_and_flips_and_crops_keep_values(tmp_path):
-    # A left-right ramp shows flips; the 0.5 crop shows zoom.
+@pytest.mark.parametrize("image_size", [16, 12])
+def test_training_cuts_the_view_at_random_places_and_flips(tmp_path, image_size):
+    # Crops of margin 2.6 hold twice the side of the 1.3 view: a 16 px window of the 32 px
+    # crop, resized when the model takes 12 px. A left-right ramp shows flips and the window.
     ramp = np.repeat(np.linspace(0, 250, 32).astype(np.uint8)[None, :, None], 32, 0)
     ramp = np.repeat(ramp, 3, 2)
     with BagShardWriter(tmp_path) as writer:
-        writer.write(BagRecord("r", "r.mp4", [ramp] * 2, label=1))
-    dataset = make_bag_dataset(tmp_path, training=True, batch_size=1, instances=2, image_size=16,
-                               crop_scale=0.5, seed=3)
-    slopes = []
+        writer.write(BagRecord("r", "r.mp4", [ramp] * 2, label=1, margin=2.6))
+    dataset = make_bag_dataset(tmp_path, training=True, batch_size=1, instances=2,
+                               image_size=image_size, seed=3)
+    slopes, starts = [], set()
     for _ in range(12):
-        faces = next(iter(dataset))[0]["faces"].numpy()[0]
-        assert faces.shape == (2, 16, 16, 3)
-        np.testing.assert_array_equal(faces[0], faces[1])  # one crop and flip per bag
-        profile = faces[0, 8, :, 0]
+        faces = next(iter(dataset))[0]["faces"].numpy()[0].astype(int)
+        assert faces.shape == (2, image_size, image_size, 3)
+        np.testing.assert_array_equal(faces[0], faces[1])  # one window and flip per bag
+        profile = faces[0, image_size // 2, :, 0]
         slopes.append(np.sign(profile[-1] - profile[0]))
-        # the crop spans half the ramp: about 125 grey levels instead of 250
+        # the window spans half the ramp: about 125 grey levels instead of 250
         assert 90 < abs(profile[-1] - profile[0]) < 140
+        starts.add(int(min(profile[0], profile[-1])) // 8)
     assert set(slopes) == {-1.0, 1.0}  # both flipped and not flipped bags
+    assert len(starts) > 3  # the window moves
+    # Evaluation: the centre window, never flipped.
+    faces = next(iter(make_bag_dataset(tmp_path, training=False, batch_size=1,
+                                       image_size=image_size)))[0]["faces"].numpy()[0, 0]
+    centre = ramp[8:24, 8:24].astype(float)
+    if image_size == 16:
+        np.testing.assert_allclose(faces, centre, atol=3)  # JPEG only
+
+
+def test_eval_view_is_the_crop_predict_cuts_and_training_views_shift_it(tmp_path):
+    """Stored crops with context (as `smil extract` writes them): evaluation gives the face
+    crop of margin 1.3 that `crop_face` cuts from the frame (what `smil predict` scores), and
+    training gives the same view shifted, at the same scale."""
+    import skimage.data
+
+    from smil_keras.faces import crop_face, stored_crop
+
+    photo = skimage.data.astronaut()
+    box, size = (170, 60, 110, 150), 48
+    stored_size, stored_margin = stored_crop(size, 1.3)
+    # about 1.11 times the view, an even border (the view sits exactly in the centre)
+    assert (stored_size, stored_margin) == (54, 1.3 * 54 / 48)
+    stored = crop_face(photo, box, margin=stored_margin, size=stored_size)
+    with BagShardWriter(tmp_path) as writer:
+        writer.write(BagRecord("a", "a.mp4", [stored], label=1, margin=stored_margin))
+    view = crop_face(photo, box, margin=1.3, size=size).astype(float)
+    border = (stored_size - size) // 2
+    centre = stored[border:border + size, border:border + size].astype(float)
+    assert np.abs(centre - view).mean() < 1  # the same pixels up to resampling
+    faces = next(iter(make_bag_dataset(tmp_path, training=False, batch_size=1,
+                                       image_size=size)))[0]["faces"].numpy()[0, 0]
+    decoded = next(read_bags(tmp_path)).decoded_crops()[0].astype(float)  # JPEG coded
+    np.testing.assert_allclose(faces, decoded[border:border + size, border:border + size],
+                               atol=2)  # OpenCV's and TensorFlow's JPEG decoders
+    train = make_bag_dataset(tmp_path, training=True, batch_size=1, image_size=size, seed=1,
+                             flip=False)
+    for inputs, _ in train.take(5):
+        face = inputs["faces"].numpy()[0, 0]
+        errors = [np.abs(face - decoded[y:y + size, x:x + size]).mean()
+                  for y in range(stored_size - size + 1) for x in range(stored_size - size + 1)]
+        assert min(errors) < 1.5  # a window of the stored crop, not resized
+
+
+def test_a_view_wider_than_the_stored_crops_fails_naming_the_video(tmp_path):
+    with BagShardWriter(tmp_path) as writer:
+        writer.write(BagRecord("a", "clip_a.mp4", [np.zeros((16, 16, 3), np.uint8)], label=1))
+    dataset = make_bag_dataset(tmp_path, training=False, batch_size=1, image_size=16, margin=1.6)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="clip_a.mp4"):
+        next(iter(dataset))
 
 
 def test_same_seed_same_batches_and_epochs_differ(shards):

@@ -1,5 +1,6 @@
 """SavedModel export: signatures, dynamic bag size, padding, and agreement with Keras."""
 
+import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -64,7 +65,10 @@ def test_jpeg_signature_decodes_crops_and_treats_empty_strings_as_padding(export
     faces = bags(1, 2)[0]
     jpeg = [[tf.io.encode_jpeg(face, quality=100).numpy() for face in faces] + [b""]]
     served = loaded.signatures["serving_jpeg"](jpeg=tf.constant(jpeg))
-    decoded = np.stack([tf.io.decode_jpeg(data).numpy() for data in jpeg[0][:2]])
+    # OpenCV's decoder: the pixels the crops were stored from (TensorFlow's default
+    # INTEGER_FAST decoding differs by a few levels)
+    decoded = np.stack([cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+                        for data in jpeg[0][:2]])
     expected = explainer({"faces": decoded[None].astype("float32"), "mask": np.ones((1, 2), bool)})
     for name in ("fake_probability", "face_probability", "attention"):
         np.testing.assert_allclose(served[name].numpy()[:, :2], np.asarray(expected[name]),

@@ -1,5 +1,7 @@
 """From frames and video files to tracked faces and crops."""
 
+import threading
+
 import av
 import numpy as np
 import pytest
@@ -102,3 +104,76 @@ def test_unreadable_video_raises_video_read_error(tmp_path, detector):
     path.write_text("hello")
     with pytest.raises(VideoReadError, match="notes.mp4"):
         extract_video_faces(path, detector)
+
+
+class MeanDetector(FaceDetector):
+    """One face per frame whose confidence is the frame's mean pixel: says which frame it saw."""
+
+    def __init__(self, fail=False):
+        self.calls, self.fail = [], fail
+
+    def detect(self, frames):
+        self.calls.append(len(frames))
+        if self.fail:
+            raise RuntimeError("detector broke")
+        return [[Face(i, (4, 4, 16, 16), float(frame.mean()))] for i, frame in enumerate(frames)]
+
+
+def write_blocks_clip(path, num_frames, rate=10, pts_ms=None):
+    """A small H.264 clip of distinct random-block frames."""
+    import fractions
+
+    out = av.open(str(path), "w")
+    stream = out.add_stream("libx264", rate=rate)
+    stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+    if pts_ms is not None:
+        stream.codec_context.time_base = fractions.Fraction(1, 1000)
+    for i in range(num_frames):
+        blocks = np.random.default_rng(i).integers(0, 256, (6, 8, 3), dtype=np.uint8)
+        frame = av.VideoFrame.from_ndarray(np.kron(blocks, np.ones((8, 8, 1), np.uint8)), format="rgb24")
+        if pts_ms is not None:
+            frame.pts, frame.time_base = pts_ms[i], fractions.Fraction(1, 1000)
+        out.mux(stream.encode(frame))
+    out.mux(stream.encode())
+    out.close()
+
+
+def test_video_faces_match_detection_on_the_sampled_frames(fixtures_dir, detector):
+    # extract_video_faces detects while a thread decodes; the result is the plain pipeline's.
+    result = extract_video_faces(fixtures_dir / FFPP_519, detector, num_frames=6, size=64)
+    sample = sample_frames(fixtures_dir / FFPP_519, num_frames=6)
+    faces, crops = extract_faces(sample.frames, sample.indices, detector, size=64)
+    assert result.frame_indices == sample.indices
+    assert [(f.frame_index, f.box, f.track_id) for f in result.faces] == [
+        (f.frame_index, f.box, f.track_id) for f in faces
+    ]
+    assert [f.confidence for f in result.faces] == pytest.approx([f.confidence for f in faces], abs=1e-5)
+    for a, b in zip(result.crops, crops):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("understated", [False, True])
+def test_video_faces_belong_to_the_returned_frames(tmp_path, understated):
+    # With a wrong container frame count the video is resampled; faces must follow the final sample.
+    path = tmp_path / ("understated.mkv" if understated else "clip.mp4")
+    if understated:
+        write_blocks_clip(path, 60, rate=1, pts_ms=[10 * i for i in range(60)])
+    else:
+        write_blocks_clip(path, 60)
+    detector = MeanDetector()
+    result = extract_video_faces(path, detector, num_frames=10, size=16)
+    sample = sample_frames(path, num_frames=10)
+    assert result.frame_indices == sample.indices and sample.frame_count == 60
+    assert [f.frame_index for f in result.faces] == sample.indices
+    assert [f.confidence for f in result.faces] == pytest.approx([frame.mean() for frame in sample.frames])
+    if not understated:
+        assert detector.calls == [5, 5]  # two batches, the first while the rest was decoding
+
+
+def test_detector_failure_propagates_and_stops_the_decoding_thread(tmp_path):
+    path = tmp_path / "clip.mp4"
+    write_blocks_clip(path, 40)
+    before = threading.active_count()
+    with pytest.raises(RuntimeError, match="detector broke"):
+        extract_video_faces(path, MeanDetector(fail=True), num_frames=10)
+    assert threading.active_count() == before

@@ -150,3 +150,27 @@ def test_other_keras_backends_get_a_clear_error_instead_of_mtcnn_crashing(monkey
     monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
     with pytest.raises(RuntimeError, match="KERAS_BACKEND=tensorflow"):
         MTCNNDetector()
+
+
+def test_networks_run_as_graphs_with_the_eager_networks_outputs(detector, load):
+    # MTCNNDetector traces mtcnn's three Keras networks into tf.functions (30-40% faster on CPU).
+    import tensorflow as tf
+
+    image = load("facenet_pytorch/multiface.jpg")
+    normalised = (tf.constant(image[None, :200, :300], tf.float32) - 127.5) / 128.0
+    boxes = tf.constant([[0.1, 0.1, 0.5, 0.4], [0.3, 0.2, 0.9, 0.8]])
+    inputs = [
+        normalised,
+        tf.image.crop_and_resize(normalised, boxes, [0, 0], (24, 24)),
+        tf.image.crop_and_resize(normalised, boxes, [0, 0], (48, 48)),
+    ]
+    for stage, batch in zip(detector._mtcnn.stages, inputs):
+        graph = stage._model
+        assert isinstance(graph._call, tf.types.experimental.PolymorphicFunction)
+        for got, want in zip(graph(batch), graph.model(batch)):
+            np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)
+    # One trace per network, whatever the frame size or the number of proposals.
+    detector.detect([image, image])
+    detector.detect([image[:300, :400]])
+    traces = [stage._model._call.experimental_get_tracing_count() for stage in detector._mtcnn.stages]
+    assert traces == [1, 1, 1]

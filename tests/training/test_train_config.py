@@ -80,9 +80,9 @@ def test_saved_config_reloads_equal(tmp_path):
 
 
 def test_augmentation_options_are_validated_and_balance_needs_steps_per_epoch():
-    assert TrainConfig(crop_scale=1.0, flip=False).crop_scale == 1.0
-    with pytest.raises(ValueError, match="crop_scale"):
-        TrainConfig(crop_scale=0.0)
+    assert TrainConfig(margin=1.5, flip=False).margin == 1.5
+    with pytest.raises(ValueError, match="margin"):
+        TrainConfig(margin=0.0)
     with pytest.raises(ValueError, match="steps_per_epoch"):
         TrainConfig(balance=True)
     assert TrainConfig(balance=True, steps_per_epoch=4).balance

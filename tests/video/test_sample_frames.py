@@ -201,3 +201,26 @@ def test_read_error_is_a_value_error_and_pickles():
 
     error = pickle.loads(pickle.dumps(VideoReadError("a.mp4", "broken")))
     assert isinstance(error, ValueError) and error.path == "a.mp4" and error.reason == "broken"
+
+
+def test_on_frame_gets_each_sampled_frame_as_it_is_decoded(tmp_path):
+    path = tmp_path / "clip.mp4"
+    write_clip(path, 30)
+    passed = []
+    sample = sample_frames(path, num_frames=4, on_frame=lambda index, frame: passed.append((index, frame)))
+    assert [index for index, _ in passed] == sample.indices == [0, 10, 19, 29]
+    assert all(frame is kept for (_, frame), kept in zip(passed, sample.frames))
+
+
+def test_on_frame_sees_a_resampled_video_again_and_can_stop_decoding(tmp_path):
+    path = tmp_path / "understated.mkv"
+    write_clip(path, 60, rate=1, pts_ms=[10 * i for i in range(60)])  # claims fewer than 60 frames
+    passed = []
+    sample = sample_frames(path, num_frames=10, on_frame=lambda index, frame: passed.append(index))
+    assert passed[-len(sample.indices):] == sample.indices  # the second pass, after resampling
+
+    def stop(index, frame):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        sample_frames(path, num_frames=10, on_frame=stop)
