@@ -35,7 +35,8 @@ import time
 import cv2
 import numpy as np
 
-from smil_keras.faces import FaceDetector, MTCNNDetector, box_iou, crop_face, extract_video_faces
+from smil_keras.faces import (FaceDetector, MTCNNDetector, box_iou, crop_face, extract_video_faces,
+                              stored_crop)
 from smil_keras.video import sample_frames
 
 FIXTURES = pathlib.Path(
@@ -46,7 +47,8 @@ VIDEOS = {
     "720p": "videos/ffpp/original_sequences/youtube/c23/videos/634.mp4",
     "1080p": "videos/dfdc/real/lynaeydofd.mp4",
 }
-MIN_CONFIDENCE, SIZE, JPEG_QUALITY = 0.9, 299, 95
+MIN_CONFIDENCE, JPEG_QUALITY = 0.9, 95
+SIZE, MARGIN = stored_crop(299, 1.3)  # the crops `smil extract` stores for a 299 px model input
 
 
 class Stopwatch:
@@ -85,7 +87,8 @@ def run_ours(path, detector, num_frames):
     """What `smil extract` does for one video: `extract_video_faces`, then JPEG-encoded crops."""
     watch, detect_watch = Stopwatch(), Stopwatch()
     started = watch.start()
-    found = extract_video_faces(path, TimedDetector(detector, detect_watch), num_frames, size=SIZE)
+    found = extract_video_faces(path, TimedDetector(detector, detect_watch), num_frames, size=SIZE,
+                                margin=MARGIN)
     watch.stop("decode", started)
     started = watch.start()
     encode(found.crops)
@@ -118,7 +121,7 @@ def run_naive(path, indices, mtcnn):
         watch.stop("detect", started)
         started = watch.start()
         boxes[index] = [tuple(int(v) for v in f["box"]) for f in found]
-        encode([crop_face(frame, box, size=SIZE) for box in boxes[index]])
+        encode([crop_face(frame, box, margin=MARGIN, size=SIZE) for box in boxes[index]])
         watch.stop("crop", started)
     return boxes, watch
 

@@ -4,12 +4,14 @@ Runs the library's own code path, `smil_keras.evaluation.VideoPredictor.predict`
 `smil predict` calls per video), timing from outside the functions it calls:
 
 - decode: `smil_keras.video.sample_frames` (OpenCV, every frame grabbed, the sampled ones
-  converted to RGB);
+  converted to RGB), which `extract_video_faces` runs in a thread while the detector works;
 - detect: the face detector's `detect` (MTCNN on the downscaled frames) and nothing else;
 - crop: every `crop_face` call;
+- faces: all of `extract_video_faces` (decode and detect overlapped, tracks, crops): the wall
+  time to the bag of crops, less than decode + detect;
 - model: the explainer (`explain_model(detector)`) on the bag of crops, outputs fetched to
   the host;
-- other: the rest of `predict` (track linking, stacking the crops, building the result).
+- other: the rest of `predict` (stacking the crops, building the result).
 
 For each backbone a detector is built (`weights=None`: the weights do not change the time),
 saved to a temporary `.keras` file and loaded with `load_detector`, as `smil predict --model`
@@ -35,7 +37,6 @@ from unittest import mock
 import keras
 
 import smil_keras.faces
-import smil_keras.video
 from smil_keras.evaluation import VideoPredictor, load_detector
 from smil_keras.faces import MTCNNDetector
 from smil_keras.models import build_detector
@@ -43,7 +44,7 @@ from smil_keras.models import build_detector
 FIXTURES = os.environ.get(  # as in tests/conftest.py
     "SMIL_FIXTURES", pathlib.Path(__file__).resolve().parents[2] / "shared" / "fixtures")
 FIXTURE = pathlib.Path(FIXTURES) / "videos" / "dfdc" / "real" / "lynaeydofd.mp4"
-STAGES = ("decode", "detect", "crop", "model")
+STAGES = ("decode", "detect", "crop", "faces", "model")
 
 
 class StageTimer:
@@ -69,15 +70,17 @@ class StageTimer:
 @contextlib.contextmanager
 def instrumented(predictor, timer):
     """Times the stage functions `VideoPredictor.predict` calls (same code, timed)."""
-    extract_module = inspect.getmodule(smil_keras.faces.extract_faces)  # calls its `crop_face`
+    extract_module = inspect.getmodule(smil_keras.faces.extract_faces)  # calls these functions
     explainer = predictor.explainer
 
     def explain(*args, **kwargs):  # fetched to the host here, so the time is the model's
         return keras.tree.map_structure(keras.ops.convert_to_numpy, explainer(*args, **kwargs))
 
     with (
-        mock.patch.object(smil_keras.video, "sample_frames",
-                          timer.wrap("decode", smil_keras.video.sample_frames)),
+        mock.patch.object(extract_module, "sample_frames",
+                          timer.wrap("decode", extract_module.sample_frames)),
+        mock.patch.object(smil_keras.faces, "extract_video_faces",
+                          timer.wrap("faces", smil_keras.faces.extract_video_faces)),
         mock.patch.object(extract_module, "crop_face",
                           timer.wrap("crop", extract_module.crop_face)),
         mock.patch.object(predictor.face_detector, "detect",
@@ -106,8 +109,9 @@ def main(argv=None):
     parser.add_argument("--backbones", nargs="+", default=["xception", "tiny"])
     parser.add_argument("--image-size", type=int, default=299, help="face crop side (default 299)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs (median is reported)")
-    parser.add_argument("--detector-device", default="CPU:0",
-                        help="TensorFlow device of MTCNN (default CPU:0, as `smil predict`)")
+    parser.add_argument("--detector-device", default=None,
+                        help="TensorFlow device of MTCNN (default: TensorFlow's placement, as "
+                        "`smil predict`: the GPU when there is one)")
     args = parser.parse_args(argv)
     if not os.path.isfile(args.video):
         parser.error(f"video not found: {args.video}")
@@ -127,17 +131,18 @@ def main(argv=None):
                     start = time.perf_counter()
                     predictor.predict(args.video)
                     total = time.perf_counter() - start
-                    runs.append({**timer.totals, "other": total - sum(timer.totals.values()),
-                                 "total": total})
+                    other = total - timer.totals["faces"] - timer.totals["model"]
+                    runs.append({**timer.totals, "other": other, "total": total})
             median = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
             rows.append((backbone, load_seconds, len(result["faces"]), median))
 
     print(f"{pathlib.Path(args.video).name}: {args.frames} frames, crops {args.image_size} px, "
           f"backend {keras.backend.backend()}, {os.cpu_count()} CPU cores, MTCNN on "
-          f"{args.detector_device}, "
+          f"{args.detector_device or 'the default device'}, "
           f"median of {args.repeats} runs after one warm-up (seconds)\n")
-    print("| backbone | faces | decode | detect | crop | model | other | **total** | load, once |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| backbone | faces | decode (thread) | detect | crop | decode ∥ detect + crop "
+          "| model | other | **total** | load, once |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for backbone, load_seconds, faces, median in rows:
         stages = " | ".join(f"{median[key]:.3f}" for key in (*STAGES, "other"))
         print(f"| {backbone} | {faces} | {stages} | **{median['total']:.3f}** "

@@ -7,6 +7,8 @@ from smil_keras.bags import find_shards, parse_bag_example, read_bags
 AUTOTUNE = tf.data.AUTOTUNE
 
 
+
+
 def make_bag_dataset(
     files,
     *,
@@ -65,7 +67,7 @@ def make_bag_dataset(
     when `seed` is set), only the chosen ones and only their window, kept uint8 until batched,
     and batches are prefetched. Speed (`benchmarks/pipeline_speed.py`): with crops stored by
     `smil extract` this delivers faces about as fast as plain JPEG decoding of the same crops;
-    `cache=True` (when the shards fit in memory) saves the parsing, and `dtype="float32"` costs
+    `cache=True` (when the shards fit in memory) saves reading them, and `dtype="float32"` costs
     about 10 % (the host's cast, and four times the bytes to move).
 
     The dataset works with `model.fit`, `model.predict` and `tf.distribute`
@@ -85,9 +87,9 @@ def make_bag_dataset(
         balance: training only: draw real and fake bags with equal probability
             (`tf.data.Dataset.sample_from_datasets` of the two classes, each repeated). The
             dataset is then infinite: give `model.fit` a `steps_per_epoch`.
-        cache: cache the parsed records (JPEG bytes, not decoded faces: about the size of the
+        cache: cache the records (JPEG bytes, not decoded faces: about the size of the
             shards) in memory (`True`) or in this file (a path) after the first epoch, so later
-            epochs skip reading and parsing.
+            epochs skip reading the shards.
         seed: seed of every random choice (shuffles, subsets, crops, flips); with a seed the
             sequence of batches is reproducible, and still differs from epoch to epoch.
         margin: the model's view: face crop side relative to the face box's longer side (see
@@ -127,15 +129,17 @@ def make_bag_dataset(
     if balance and not training:
         raise ValueError("balance=True is for training datasets only")
     deterministic = not training or seed is not None
-    bags = _parsed_bags(find_shards(files), training, deterministic, seed, cycle_length)
+    # Records stay serialized until the parallel map: a shuffle buffer of them fills at
+    # reading speed at each epoch's start, and parsing runs in parallel with the decoding.
+    bags = _records(find_shards(files), training, deterministic, seed, cycle_length)
     if cache:
         bags = bags.cache("" if cache is True else str(cache))
     if training:
         bags = bags.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if balance:
         bags = tf.data.Dataset.sample_from_datasets(
-            [bags.filter(lambda bag, label=label: tf.equal(bag["label"], label)).repeat()
-             for label in (0, 1)],
+            [bags.filter(lambda record, path, label=label: tf.equal(_label(record), label))
+             .repeat() for label in (0, 1)],
             weights=[0.5, 0.5], seed=seed, rerandomize_each_iteration=True,
         )
 
@@ -159,7 +163,8 @@ def make_bag_dataset(
         random_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         bags = tf.data.Dataset.zip(bags, random_seeds)
 
-        def train_bag(bag, random_seed):
+        def train_bag(record, random_seed):
+            bag = parse_bag_example(*record)
             tf.debugging.Assert(bag["label"] >= 0, ["training bag without a label (-1):",
                                                     bag["video"]])
             subset_seed, crop_seed, flip_seed = tf.unstack(
@@ -178,7 +183,8 @@ def make_bag_dataset(
                         deterministic=deterministic)
     else:
 
-        def eval_bag(bag):
+        def eval_bag(record, path):
+            bag = parse_bag_example(record, path)
             n = bag["num_faces"]
             if instances is None:
                 chosen = tf.range(n)
@@ -208,8 +214,9 @@ def make_bag_dataset(
     return batches.prefetch(AUTOTUNE)
 
 
-def _parsed_bags(paths, training, deterministic, seed, cycle_length):
-    """The parsed records of the shards: in file order, or shuffled shards interleaved."""
+def _records(paths, training, deterministic, seed, cycle_length):
+    """`(serialized record, shard path)` of the shards: in file order, or shuffled shards
+    interleaved."""
     for path in paths:
         next(read_bags(path), None)  # fails early, naming the file, on a corrupt shard
 
@@ -223,8 +230,13 @@ def _parsed_bags(paths, training, deterministic, seed, cycle_length):
                                      num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     else:
         records = records.flat_map(read)
-    return records.map(parse_bag_example, num_parallel_calls=AUTOTUNE,
-                       deterministic=deterministic)
+    return records
+
+
+def _label(record):
+    """The video label of a serialized bag record (-1 when missing), parsing nothing else."""
+    return tf.io.parse_single_example(
+        record, {"label": tf.io.FixedLenFeature([], tf.int64, -1)})["label"]
 
 
 def _view_side(bag, margin):
@@ -244,15 +256,21 @@ def _decode(jpegs, corner, side, image_size, flipped=False):
     """JPEG crops `(n,)` -> their `side` window at `corner` `(y, x)`, mirrored if `flipped`, as
     uint8 `(n, image_size, image_size, 3)`."""
     window = tf.stack([corner[0], corner[1], side, side])
-    mirror = tf.range(1, 1 + tf.cast(flipped, tf.int32))  # [1] (the width axis) or [] (none)
+    spec = tf.TensorSpec([None, None, 3], tf.uint8)
 
     def decode(jpeg):
         # INTEGER_ACCURATE: the pixels OpenCV (and `BagRecord.decoded_crops`) decode, at the
         # speed of TensorFlow's default INTEGER_FAST, which differs from them by up to 14 levels.
-        face = tf.io.decode_and_crop_jpeg(jpeg, window, channels=3, dct_method="INTEGER_ACCURATE")
-        return tf.reverse(face, mirror)  # while in cache: ~free; flipping the bag after cost ~10 %
+        return tf.io.decode_and_crop_jpeg(jpeg, window, channels=3, dct_method="INTEGER_ACCURATE")
 
-    faces = tf.map_fn(decode, jpegs, fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+    def decode_mirrored(jpeg):  # each face flipped while in cache: cheaper than the whole bag
+        return tf.reverse(decode(jpeg), [1])
+
+    if flipped is False:
+        faces = tf.map_fn(decode, jpegs, fn_output_signature=spec)
+    else:
+        faces = tf.cond(flipped, lambda: tf.map_fn(decode_mirrored, jpegs, fn_output_signature=spec),
+                        lambda: tf.map_fn(decode, jpegs, fn_output_signature=spec))
     faces = tf.cond(
         tf.equal(side, image_size),
         lambda: faces,

@@ -25,7 +25,8 @@ class VideoPredictor:
         face_detector: a `FaceDetector`; `MTCNNDetector()` when `None`.
         num_frames: frames sampled per video (the paper tests with 20).
         threshold: video (and face) probability from which the label is `"fake"`.
-        margin: crop margin around each face box (as in extraction).
+        margin: the face view the model was trained on: crop side relative to the face box
+            (1.3, as `make_bag_dataset` cuts it from the stored crops).
 
     Example:
 
@@ -60,25 +61,23 @@ class VideoPredictor:
         coloured by score, a strip of the face crops with their scores and attention weights,
         and Grad-CAM heat maps of the `gradcam_faces` faces with the highest attention.
         """
-        from smil_keras.faces import extract_faces
+        from smil_keras.faces import NoFacesError, extract_video_faces
         from smil_keras.video import VideoReadError, sample_frames
 
         result = {"video": str(path), "status": "ok", "fake_probability": None, "label": None,
                   "faces": []}
-        try:
-            sample = sample_frames(path, num_frames=self.num_frames)
-            faces, crops = extract_faces(
-                sample.frames, sample.indices, self.face_detector, size=self.image_size,
-                margin=self.margin,
-            )
+        try:  # decoding overlaps detection (`extract_video_faces`)
+            found = extract_video_faces(path, self.face_detector, num_frames=self.num_frames,
+                                        size=self.image_size, margin=self.margin)
+        except NoFacesError as error:
+            logger.warning("%s", error)
+            return {**result, "status": "no_faces"}
         except (VideoReadError, OSError, ValueError) as error:
             logger.warning("%s: %s", path, error)
             return {**result, "status": "error", "reason": str(error)}
-        if not faces:
-            logger.warning("%s: no faces found in %d sampled frames", path, len(sample.frames))
-            return {**result, "status": "no_faces"}
+        faces, crops = found.faces, found.crops
 
-        bag = np.stack(crops).astype("float32")[None]
+        bag = np.stack(crops)[None]  # uint8: the model casts
         outputs = self.explainer(
             {"faces": bag, "mask": np.ones(bag.shape[:2], dtype=bool)}, training=False
         )
@@ -99,6 +98,7 @@ class VideoPredictor:
             ],
         )
         if visualize_dir is not None:
+            sample = sample_frames(path, num_frames=self.num_frames)  # the frames to draw on
             self._visualize(result, sample, crops, pathlib.Path(visualize_dir), gradcam_faces)
         return result
 

@@ -108,12 +108,17 @@ def test_evaluate_cli_metrics_match_sklearn_and_an_independent_forward_pass(run,
     assert main(["evaluate", "--model", str(model_path), "--name", "tiny", "--data",
                  *data.shards, "--out", str(out), "--frames", "1", "2"]) == 0
 
-    # Independent scores: every bag decoded here and fed to the loaded model.
+    # Independent scores: every bag decoded here (OpenCV), the centre IMAGE_SIZE window of the
+    # stored crops (their margin 1.3 view), fed to the loaded model.
     model = load_detector(model_path)
     scorer = frame_model(model)
     labels, probabilities, face_labels, frame_scores, ids = [], [], [], [], []
     for record in read_bags(data.shards):
-        faces = np.stack([tf.io.decode_jpeg(c).numpy() for c in record.crops]).astype("float32")
+        border = round(record.image_size * (1 - 1.3 / record.margin) / 2)
+        faces = np.stack([cv2.imdecode(np.frombuffer(c, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+                          for c in record.crops]).astype("float32")
+        faces = faces[:, border:border + IMAGE_SIZE, border:border + IMAGE_SIZE]
+        assert faces.shape[1:3] == (IMAGE_SIZE, IMAGE_SIZE)
         output = model({"faces": faces[None], "mask": np.ones((1, len(faces)), bool)})
         ids.append(record.video_id)
         labels.append(record.label)
@@ -227,7 +232,8 @@ def test_exported_saved_model_reloads_without_smil_keras_and_matches_keras(run, 
 
     # serving_jpeg: the same model on the decoded crops (padding from empty strings).
     decoded = np.zeros_like(faces)
-    decoded[mask] = [tf.io.decode_jpeg(data).numpy() for data in jpeg[mask]]
+    decoded[mask] = [cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+                     for data in jpeg[mask]]  # OpenCV: the serving decoder's exact pixels
     expected = explainer({"faces": decoded.astype("float32"), "mask": mask})
     np.testing.assert_allclose(served["jpeg_fake_probability"],
                                np.asarray(expected["fake_probability"]), atol=1e-5)
