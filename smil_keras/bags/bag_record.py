@@ -128,9 +128,29 @@ class BagRecord:
         """The crops as JPEG bytes (crops already stored as bytes are returned unchanged)."""
         return [c if isinstance(c, bytes) else encode_jpeg(c, quality) for c in self.crops]
 
-    def decoded_crops(self):
-        """The crops as RGB `uint8` arrays `(S, S, 3)`."""
-        return [decode_jpeg(c) if isinstance(c, bytes) else c for c in self.crops]
+    def decoded_crops(self, margin=None):
+        """The crops as RGB `uint8` arrays `(S, S, 3)`, or only their centre view of `margin`.
+
+        Args:
+            margin: `None` for the whole stored crops, or the model's view (e.g. 1.3): the
+                centre square of side `round(S * margin / self.margin)`, the faces
+                `make_bag_dataset(training=False, margin=margin)` gives the model.
+
+        Example:
+        >>> record = next(read_bags("bags/test"))  # doctest: +SKIP
+        >>> record.image_size, record.decoded_crops(margin=1.3)[0].shape  # doctest: +SKIP
+        (331, (299, 299, 3))
+        """
+        crops = [decode_jpeg(c) if isinstance(c, bytes) else c for c in self.crops]
+        if margin is None:
+            return crops
+        side = int(round(self.image_size * margin / self.margin))
+        if side > self.image_size + 1:  # + 1: the stored margin is rounded to float32
+            raise ValueError(f"bag of video {self.video}: a view of margin {margin} is wider "
+                             f"than its crops (margin {self.margin:.3f})")
+        side = min(side, self.image_size)
+        start = (self.image_size - side) // 2
+        return [crop[start:start + side, start:start + side] for crop in crops]
 
     def to_example(self, jpeg_quality=95):
         """This record as a `tf.train.Example` following `bags.schema`."""

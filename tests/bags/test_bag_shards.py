@@ -35,6 +35,7 @@ def random_record(rng, index, size=32):
         face_labels=rng.integers(-1, 2, n),
         method=["", "Deepfakes", "FaceSwap"][index % 3],
         dataset="synthetic",
+        margin=float(rng.uniform(1.3, 1.6)),
     )
 
 
@@ -66,6 +67,7 @@ def test_round_trip_keeps_every_field_and_the_jpeg_crops(tmp_path):
         for name in ("frame_indices", "boxes", "track_ids", "face_labels"):
             np.testing.assert_array_equal(getattr(read, name), getattr(original, name))
         np.testing.assert_allclose(read.confidences, original.confidences, rtol=1e-6)
+        assert read.margin == pytest.approx(original.margin, rel=1e-6)  # float32 on disk
         assert all(isinstance(crop, bytes) for crop in read.crops)
         for decoded, crop in zip(read.decoded_crops(), original.crops):
             np.testing.assert_array_equal(decoded, cv2_jpeg(crop))
@@ -80,6 +82,27 @@ def test_jpeg_bytes_are_stored_unchanged_and_defaults_mean_unknown(tmp_path):
     np.testing.assert_array_equal(read.face_labels, [-1, -1])
     np.testing.assert_array_equal(read.track_ids, [-1, -1])
     assert read.label == -1 and read.method == "" and read.dataset == ""
+    assert read.margin == pytest.approx(1.3)  # FaceForensics++' margin when none is given
+
+
+def test_records_without_a_margin_read_as_1_3_and_views_are_centre_windows(tmp_path):
+    record = BagRecord("a", "a.mp4", [np.arange(20 * 20 * 3, dtype=np.uint8).reshape(20, 20, 3)])
+    example = record.to_example()
+    del example.features.feature["margin"]  # as written before the field existed
+    (tmp_path / "old.tfrecord").write_bytes(b"")
+    with tf.io.TFRecordWriter(str(tmp_path / "old.tfrecord")) as writer:
+        writer.write(example.SerializeToString())
+    (read,) = read_bags(tmp_path / "old.tfrecord")
+    assert read.margin == 1.3
+    (parsed,) = tf.data.TFRecordDataset(str(tmp_path / "old.tfrecord")).map(parse_bag_example)
+    assert parsed["margin"].numpy() == pytest.approx(1.3)
+    # A crop of margin 2.6 holds the 1.3 view in its centre half; a wider view is refused.
+    crop = np.random.default_rng(0).integers(0, 256, (20, 20, 3), dtype=np.uint8)
+    wide = BagRecord("b", "b.mp4", [crop], margin=2.6)
+    np.testing.assert_array_equal(wide.decoded_crops(margin=1.3)[0], crop[5:15, 5:15])
+    np.testing.assert_array_equal(wide.decoded_crops()[0], crop)
+    with pytest.raises(ValueError, match="wider"):
+        wide.decoded_crops(margin=3.0)
 
 
 def test_record_rejects_inconsistent_faces():

@@ -52,9 +52,11 @@ def test_predict_speed_times_every_stage_of_a_real_video(
     )
     (row,) = table_rows(capsys.readouterr().out)
     assert row[0] == "tiny" and int(row[1]) >= 1  # faces found
-    decode, detect, crop, model, other, total = map(float, row[2:8])
-    assert min(decode, detect, model) > 0 and crop >= 0
-    assert total == pytest.approx(decode + detect + crop + model + other, abs=0.005)
+    decode, detect, crop, faces, model, other, total = map(float, row[2:9])
+    assert min(decode, detect, faces, model) > 0 and crop >= 0
+    # decoding overlaps detection: the bag of crops is ready sooner than their sum
+    assert max(decode, detect) <= faces + 0.005 and faces <= decode + detect + crop + 0.05
+    assert total == pytest.approx(faces + model + other, abs=0.005)
 
 
 @pytest.mark.slow
