@@ -65,8 +65,9 @@ def make_bag_dataset(
 
     Faces are decoded in parallel (`num_parallel_calls`; deterministic order in evaluation and
     when `seed` is set), only the chosen ones and only their window, kept uint8 until batched,
-    and batches are prefetched. Speed (`benchmarks/pipeline_speed.py`): with crops stored by
-    `smil extract` this delivers faces about as fast as plain JPEG decoding of the same crops;
+    and batches are prefetched. Speed (`benchmarks/pipeline_speed.py`, 2 CPU cores): with crops
+    stored by `smil extract` this delivers faces at about 0.8 of the rate of plain JPEG decoding
+    of the same crops (reading and parsing the 20 faces of a bag to use 8 is most of the rest);
     `cache=True` (when the shards fit in memory) saves reading them, and `dtype="float32"` costs
     about 10 % (the host's cast, and four times the bytes to move).
 
