@@ -22,6 +22,7 @@ def make_bag_dataset(
     cache=False,
     seed=None,
     margin=1.3,
+    random_crop=True,
     flip=True,
     drop_remainder=False,
     num_parallel_calls=AUTOTUNE,
@@ -95,6 +96,11 @@ def make_bag_dataset(
             sequence of batches is reproducible, and still differs from epoch to epoch.
         margin: the model's view: face crop side relative to the face box's longer side (see
             above). It must not exceed the stored crops' margin.
+        random_crop: training cuts the view at a random position (else at the centre, as in
+            evaluation). Tiny networks trained from scratch on small synthetic sets can learn
+            much less reliably with it (`smil demo` and the tutorials turn it off: measured on
+            the demo's data, final training AUC 0.76-0.98 over four seeds with it, 0.98-0.99
+            without).
         flip: training horizontal flips (probability 0.5 per bag).
         drop_remainder: drop the last incomplete batch.
         num_parallel_calls: parallelism of the decoding map.
@@ -174,8 +180,11 @@ def make_bag_dataset(
             order = tf.argsort(tf.random.stateless_uniform([bag["num_faces"]], subset_seed))
             chosen = tf.sort(order[:count])
             side = _view_side(bag, margin)
-            corner = tf.random.stateless_uniform([2], crop_seed, 0, bag["image_size"] - side + 1,
-                                                 tf.int32)
+            if random_crop:
+                corner = tf.random.stateless_uniform([2], crop_seed, 0,
+                                                     bag["image_size"] - side + 1, tf.int32)
+            else:
+                corner = tf.fill([2], (bag["image_size"] - side) // 2)
             flipped = flip and tf.random.stateless_uniform([], flip_seed) < 0.5
             faces = _decode(tf.gather(bag["faces"], chosen), corner, side, image_size, flipped)
             return to_inputs(bag, faces, chosen, count)

@@ -38,6 +38,8 @@ class TrainConfig:
         margin: the model's view of a face: crop side relative to the face box's longer side
             (1.3, as `smil predict` crops). Training cuts it at a random position out of the
             stored crops, which hold more context (`make_bag_dataset`), validation at the centre.
+        random_crop: cut the training view at a random position of the stored crops
+            (`make_bag_dataset`; the paper's random crop), else at the centre.
         flip: random horizontal flips in training.
         balance: draw real and fake videos equally often in training (the dataset then
             repeats forever, so `steps_per_epoch` must be set).
@@ -73,6 +75,7 @@ class TrainConfig:
     batch_size: int = 32
     instances: int | None = 8
     margin: float = 1.3
+    random_crop: bool = True
     flip: bool = True
     balance: bool = False
     learning_rate: float = 2e-4

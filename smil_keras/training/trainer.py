@@ -81,6 +81,7 @@ def train(config, callbacks=()):
         image_size=config.image_size,
         seed=config.seed,
         margin=config.margin,
+        random_crop=config.random_crop,
         flip=config.flip,
         balance=config.balance,
     )

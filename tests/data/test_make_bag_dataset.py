@@ -174,6 +174,11 @@ def test_eval_view_is_the_crop_predict_cuts_and_training_views_shift_it(tmp_path
         errors = [np.abs(face - decoded[y:y + size, x:x + size]).mean()
                   for y in range(stored_size - size + 1) for x in range(stored_size - size + 1)]
         assert min(errors) < 1.5  # a window of the stored crop, not resized
+    # Without the random crop, training sees the evaluation view.
+    centred = make_bag_dataset(tmp_path, training=True, batch_size=1, image_size=size, seed=1,
+                               flip=False, random_crop=False)
+    for inputs, _ in centred.take(2):
+        np.testing.assert_array_equal(inputs["faces"].numpy()[0, 0], faces)
 
 
 def test_a_view_wider_than_the_stored_crops_fails_naming_the_video(tmp_path):
