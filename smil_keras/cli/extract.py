@@ -78,8 +78,9 @@ def run(args):
         labels = read_labels_csv(args.labels) if args.labels else None
         if os.path.exists(args.out) and not os.path.isdir(args.out):
             raise NotADirectoryError(f"--out {args.out} exists and is not a folder")
+        context = STORED_CONTEXT if args.context is None else args.context
         rows = extract_to_shards(
-            args.inputs, args.out, num_frames=args.frames, size=args.size, context=args.context or STORED_CONTEXT,
+            args.inputs, args.out, num_frames=args.frames, size=args.size, context=context,
             workers=args.workers,
             videos_per_shard=args.videos_per_shard, labels=labels, dataset=args.dataset,
             prefix=args.prefix, progress=not args.no_progress,

@@ -7,8 +7,6 @@ from smil_keras.bags import find_shards, parse_bag_example, read_bags
 AUTOTUNE = tf.data.AUTOTUNE
 
 
-
-
 def make_bag_dataset(
     files,
     *,

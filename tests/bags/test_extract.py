@@ -164,3 +164,10 @@ def test_two_mtcnn_workers_give_the_records_of_one(fixtures_dir, tmp_path):
     two = extract_to_shards(inputs, tmp_path / "two", workers=2, **options)
     assert [r.status for r in two] == ["ok"] * 2 and two == one
     same_records(list(read_bags(tmp_path / "two")), list(read_bags(tmp_path / "one")))
+
+
+def test_smil_extract_refuses_a_context_below_1(fixtures_dir, tmp_path, capsys):
+    code = main(["extract", str(fixtures_dir / ORIGINAL), "--out", str(tmp_path / "out"),
+                 "--context", "0", "--no-progress"])
+    assert code == 2
+    assert "context must be at least 1" in capsys.readouterr().err
