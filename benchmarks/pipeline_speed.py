@@ -18,10 +18,11 @@ size):
   a view of margin 0.9 * 1.3 from them), each against raw decoding of those 299 px crops.
 
 Each pipeline and its raw decode run alternately, `--rounds` times `--seconds` each after a
-second of warm-up, so that both see the same machine; the table gives the median faces per
+second of warm-up, each time from a fresh iterator (so that neither works in the background
+while the other is timed), and both see the same machine; the table gives the median faces per
 second and the median of the per-round ratios (issue 7's target: at least 0.8).
 
-    python benchmarks/pipeline_speed.py [--bags 600] [--seconds 3] [--rounds 5]
+    python benchmarks/pipeline_speed.py [--bags 600] [--seconds 3] [--rounds 5] [--warmup 1]
 """
 
 import argparse
@@ -58,8 +59,8 @@ def write_bags(out_dir, num_bags, size, margin, seed=0):
 
 
 def rate(iterator, seconds, faces_of, warmup_seconds=1.0):
-    """Faces per second from `iterator` over `seconds`, after `warmup_seconds` (which also
-    drains what its prefetch buffers gathered while it waited)."""
+    """Faces per second from `iterator` over `seconds`, after `warmup_seconds` (in which a
+    training pipeline fills its shuffle buffer and starts its threads)."""
     start = time.perf_counter()
     while time.perf_counter() - start < warmup_seconds:
         next(iterator)
@@ -76,14 +77,16 @@ def with_threads(dataset, threads):
     return dataset.with_options(options)
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bags", type=int, default=600,
                         help="bags written (an epoch long enough that its start, which fills the "
                         "shuffle buffer, weighs little, as in real datasets)")
     parser.add_argument("--seconds", type=float, default=3.0, help="timing per measurement")
     parser.add_argument("--rounds", type=int, default=5, help="alternations per comparison")
-    args = parser.parse_args()
+    parser.add_argument("--warmup", type=float, default=1.0,
+                        help="seconds of each measurement not timed")
+    args = parser.parse_args(argv)
     stored_size, stored_margin = stored_crop(SIZE, MARGIN)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
@@ -109,17 +112,21 @@ def main():
                 bags = make_bag_dataset(path, training=True, batch_size=BATCH,
                                         instances=INSTANCES, image_size=SIZE, seed=0,
                                         num_parallel_calls=threads, **options)
-                raw_it = iter(with_threads(raw, threads))
-                bags_it = iter(with_threads(bags.repeat(), threads))
-                if options.get("cache"):
-                    for _ in range(-(-args.bags // BATCH) + 1):  # fill the cache: one epoch
-                        next(bags_it)
+                raw, bags = with_threads(raw, threads), with_threads(bags.repeat(), threads)
+                if options.get("cache"):  # fill the cache (shared by later iterators): one epoch
+                    iterator = iter(bags)
+                    for _ in range(-(-args.bags // BATCH) + 1):
+                        next(iterator)
+                    del iterator
                 raw_rates, rates = [], []
                 for _ in range(args.rounds):
-                    raw_rates.append(rate(raw_it, args.seconds, lambda batch: int(batch.shape[0])))
-                    rates.append(rate(bags_it, args.seconds,
-                                      lambda batch: int(tf.math.count_nonzero(batch[0]["mask"]))))
-                del raw_it, bags_it
+                    # A fresh iterator per measurement: one left alive would go on filling its
+                    # prefetch buffers while the other pipeline is timed.
+                    raw_rates.append(rate(iter(raw), args.seconds,
+                                          lambda batch: int(batch.shape[0]), args.warmup))
+                    rates.append(rate(iter(bags), args.seconds,
+                                      lambda batch: int(tf.math.count_nonzero(batch[0]["mask"])),
+                                      args.warmup))
                 ratios = np.divide(rates, raw_rates)
                 rows.append((threads, name, os.path.basename(path), np.median(raw_rates),
                              np.median(rates), np.median(ratios), ratios))

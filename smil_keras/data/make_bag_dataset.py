@@ -148,15 +148,21 @@ def make_bag_dataset(
             weights=[0.5, 0.5], seed=seed, rerandomize_each_iteration=True,
         )
 
-    def to_inputs(bag, faces, chosen, count):
+    def to_inputs(bag, chosen, count, corner, flipped=False):
         """Model inputs and label of the `count` chosen faces, padded to `instances` if set."""
+        side = _view_side(bag, margin)
         pad = 0 if instances is None else instances - count
-        inputs = {
-            "faces": faces if instances is None else tf.cond(  # a pad copies even when pad = 0
-                pad > 0, lambda: tf.pad(faces, [[0, pad], [0, 0], [0, 0], [0, 0]]),
-                lambda: faces),
-            "mask": tf.pad(tf.ones([count], tf.bool), [[0, pad]]),
-        }
+        mask = tf.pad(tf.ones([count], tf.bool), [[0, pad]])
+        if instances is None:
+            faces = _decode(tf.gather(bag["faces"], chosen), corner, side, image_size, flipped)
+        else:
+            # A static number of faces decodes with unrolled ops, much cheaper than a loop.
+            # Padding slots decode the bag's first face (short bags are rare), then are zeroed.
+            slots = tf.ensure_shape(tf.pad(chosen, [[0, pad]]), [instances])
+            faces = _decode(tf.gather(bag["faces"], slots), corner, side, image_size, flipped)
+            faces = tf.cond(pad > 0, lambda: tf.where(mask[:, None, None, None], faces, 0),
+                            lambda: faces)
+        inputs = {"faces": faces, "mask": mask}
         if face_labels:
             inputs["face_labels"] = tf.pad(tf.gather(bag["face_labels"], chosen), [[0, pad]],
                                            constant_values=-1)
@@ -177,15 +183,13 @@ def make_bag_dataset(
             count = tf.minimum(bag["num_faces"], instances)
             order = tf.argsort(tf.random.stateless_uniform([bag["num_faces"]], subset_seed))
             chosen = tf.sort(order[:count])
-            side = _view_side(bag, margin)
+            free = bag["image_size"] - _view_side(bag, margin)  # stored context, in pixels
             if random_crop:
-                corner = tf.random.stateless_uniform([2], crop_seed, 0,
-                                                     bag["image_size"] - side + 1, tf.int32)
+                corner = tf.random.stateless_uniform([2], crop_seed, 0, free + 1, tf.int32)
             else:
-                corner = tf.fill([2], (bag["image_size"] - side) // 2)
+                corner = tf.fill([2], free // 2)
             flipped = flip and tf.random.stateless_uniform([], flip_seed) < 0.5
-            faces = _decode(tf.gather(bag["faces"], chosen), corner, side, image_size, flipped)
-            return to_inputs(bag, faces, chosen, count)
+            return to_inputs(bag, chosen, count, corner, flipped)
 
         bags = bags.map(train_bag, num_parallel_calls=num_parallel_calls,
                         deterministic=deterministic)
@@ -199,10 +203,8 @@ def make_bag_dataset(
             else:  # `instances` faces evenly spread over the bag (all when it has fewer)
                 positions = tf.linspace(0.0, tf.cast(n - 1, tf.float32), tf.minimum(n, instances))
                 chosen = tf.cast(tf.round(positions), tf.int32)
-            side = _view_side(bag, margin)
-            corner = tf.fill([2], (bag["image_size"] - side) // 2)
-            faces = _decode(tf.gather(bag["faces"], chosen), corner, side, image_size)
-            return to_inputs(bag, faces, chosen, tf.size(chosen))
+            corner = tf.fill([2], (bag["image_size"] - _view_side(bag, margin)) // 2)
+            return to_inputs(bag, chosen, tf.size(chosen), corner)
 
         bags = bags.map(eval_bag, num_parallel_calls=num_parallel_calls, deterministic=True)
 
@@ -262,28 +264,31 @@ def _view_side(bag, margin):
 
 def _decode(jpegs, corner, side, image_size, flipped=False):
     """JPEG crops `(n,)` -> their `side` window at `corner` `(y, x)`, mirrored if `flipped`, as
-    uint8 `(n, image_size, image_size, 3)`."""
+    uint8 `(n, image_size, image_size, 3)`. A static `n` gives one decoding op per face,
+    cheaper than a `tf.map_fn` loop (parsing and decoding 8 faces of 331 px, 1 thread: 4.4
+    against 5.6 ms)."""
     window = tf.stack([corner[0], corner[1], side, side])
-    spec = tf.TensorSpec([None, None, 3], tf.uint8)
+    n = jpegs.shape[0]
 
-    def decode(jpeg):
+    def decode(jpeg, mirrored):
         # INTEGER_ACCURATE: the pixels OpenCV (and `BagRecord.decoded_crops`) decode, at the
         # speed of TensorFlow's default INTEGER_FAST, which differs from them by up to 14 levels.
-        return tf.io.decode_and_crop_jpeg(jpeg, window, channels=3, dct_method="INTEGER_ACCURATE")
+        face = tf.io.decode_and_crop_jpeg(jpeg, window, channels=3, dct_method="INTEGER_ACCURATE")
+        return tf.reverse(face, [1]) if mirrored else face
 
-    def decode_mirrored(jpeg):  # each face flipped while in cache: cheaper than the whole bag
-        return tf.reverse(decode(jpeg), [1])
+    def decode_all(mirrored):
+        if n is None:
+            return tf.map_fn(lambda jpeg: decode(jpeg, mirrored), jpegs,
+                             fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+        return tf.stack([decode(jpegs[i], mirrored) for i in range(n)])
 
-    if flipped is False:
-        faces = tf.map_fn(decode, jpegs, fn_output_signature=spec)
-    else:
-        faces = tf.cond(flipped, lambda: tf.map_fn(decode_mirrored, jpegs, fn_output_signature=spec),
-                        lambda: tf.map_fn(decode, jpegs, fn_output_signature=spec))
+    # Only flipped bags reverse: a `tf.reverse` over no axis still copies.
+    faces = decode_all(False) if flipped is False else tf.cond(
+        flipped, lambda: decode_all(True), lambda: decode_all(False))
     faces = tf.cond(
         tf.equal(side, image_size),
         lambda: faces,
         lambda: tf.cast(tf.clip_by_value(tf.round(tf.image.resize(
             tf.cast(faces, tf.float32), [image_size, image_size])), 0, 255), tf.uint8),
     )
-    return tf.ensure_shape(faces, [None, image_size, image_size, 3])
-
+    return tf.ensure_shape(faces, [n, image_size, image_size, 3])

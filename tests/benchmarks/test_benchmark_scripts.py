@@ -7,6 +7,7 @@ scripts working while the library's API moves.
 import importlib.util
 import pathlib
 import re
+import subprocess
 import tempfile
 
 import pytest
@@ -72,3 +73,33 @@ def test_memory_use_measures_training_in_fresh_processes(capsys, monkeypatch, tm
         before, peak = float(row[3]), float(row[4])
         assert 0 < before <= peak
         assert re.fullmatch(r"\d+\.\d", row[7])  # seconds
+
+
+def test_pipeline_speed_compares_every_configuration_with_raw_decoding(capsys):
+    load_script("pipeline_speed").main(
+        ["--bags", "4", "--seconds", "0.05", "--rounds", "2", "--warmup", "0.05"])
+    rows = table_rows(capsys.readouterr().out)
+    assert len(rows) == 10  # 5 configurations, 1 and 2 parallel calls
+    assert [int(row[0]) for row in rows] == [1] * 5 + [2] * 5
+    for row in rows:
+        raw, bags, ratio = float(row[2].split()[0]), float(row[3]), float(row[4])
+        assert raw > 0 and bags > 0 and ratio > 0
+        assert len(row[5].split(",")) == 2  # one ratio per round
+
+
+@pytest.mark.slow
+def test_gpu_checks_script_runs_the_training_step_on_jax_in_both_precisions(tmp_path):
+    # The script the lent GPU machine runs, rehearsed on the CPU with a tiny backbone.
+    result = subprocess.run(
+        ["bash", str(BENCHMARKS / "gpu_checks.sh"), str(tmp_path), "--backbone", "tiny",
+         "--image-size", "32", "--bags", "2", "--faces-per-bag", "3", "--filters", "8",
+         "--warmup", "1", "--steps", "1", "--repeats", "1"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for precision in ("mixed_bfloat16", "float32"):
+        text = (tmp_path / f"train_{precision}.md").read_text()
+        assert "backend jax" in text and f"precision {precision}" in text
+        rows = table_rows(text)
+        assert [row[0].split()[0] for row in rows] == ["bare", "S-MIL-T"]
+        assert all(float(row[2]) > 0 for row in rows)

@@ -105,8 +105,9 @@ def test_eval_with_instances_spreads_them_evenly(shards):
     dataset = make_bag_dataset(shards, training=False, batch_size=10, instances=4,
                                image_size=SIZE)
     inputs, _ = next(iter(dataset))
-    positions = [face_positions(f)[m] for f, m in zip(inputs["faces"].numpy(),
-                                                      inputs["mask"].numpy())]
+    faces, mask = inputs["faces"].numpy(), inputs["mask"].numpy()
+    assert faces.shape[1] == 4 and (faces[~mask] == 0).all()  # short bags padded with zeros
+    positions = [face_positions(f)[m] for f, m in zip(faces, mask)]
     for (n, _), got in zip(BAGS, positions):
         expected = np.arange(n) if n <= 4 else np.round(np.linspace(0, n - 1, 4)).astype(int)
         np.testing.assert_array_equal(got, expected)
