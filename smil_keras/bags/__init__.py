@@ -10,7 +10,7 @@ from smil_keras.bags.extract_to_shards import extract_to_shards, find_videos
 from smil_keras.bags.manifest import ManifestRow, read_manifest, write_manifest
 from smil_keras.bags.read_bags import read_bags
 from smil_keras.bags.schema import SCHEMA_VERSION, parse_bag_example
-from smil_keras.bags.shard_files import find_shards
+from smil_keras.bags.shard_files import count_bags, find_shards
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -18,6 +18,7 @@ __all__ = [
     "BagRecord",
     "BagShardWriter",
     "ManifestRow",
+    "count_bags",
     "extract_to_shards",
     "find_shards",
     "find_videos",

@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from smil_keras.bags import find_shards, parse_bag_example, read_bags
+from smil_keras.bags import count_bags, find_shards, parse_bag_example, read_bags
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -109,7 +109,8 @@ def make_bag_dataset(
             to the accelerator.
 
     Returns:
-        `tf.data.Dataset`.
+        `tf.data.Dataset` of known length: `len(dataset)` batches (the shards' records are
+        counted without reading them, `smil_keras.bags.count_bags`); infinite with `balance`.
 
     Raises:
         FileNotFoundError: no shard found.
@@ -137,7 +138,10 @@ def make_bag_dataset(
     deterministic = not training or seed is not None
     # Records stay serialized until the parallel map: a shuffle buffer of them fills at
     # reading speed at each epoch's start, and parsing runs in parallel with the decoding.
-    bags = _records(find_shards(files), training, deterministic, seed, cycle_length)
+    paths = find_shards(files)
+    bags = _records(paths, training, deterministic, seed, cycle_length)
+    # A known length: `len(dataset)` works, and Keras shows the steps of the first epoch too.
+    bags = bags.apply(tf.data.experimental.assert_cardinality(count_bags(paths)))
     if cache:
         bags = bags.cache("" if cache is True else str(cache))
     if training:

@@ -5,7 +5,6 @@ import importlib.util
 import logging
 import math
 import pathlib
-import warnings
 
 import keras
 import tensorflow as tf
@@ -123,18 +122,15 @@ def train(config, callbacks=()):
         logger.warning("TensorBoard is not installed: no logs in %s (pip install tensorboard)",
                        run_dir / "logs")
     fit_callbacks.extend(callbacks)
-    with warnings.catch_warnings():
-        # The bag pipeline is finite by design: Keras learns the epoch length on the first one.
-        warnings.filterwarnings("ignore", message="Your input ran out of data")
-        model.fit(
-            train_data,
-            validation_data=val_data,
-            epochs=config.epochs,
-            steps_per_epoch=config.steps_per_epoch,
-            callbacks=fit_callbacks,
-            shuffle=False,  # the bag pipeline shuffles
-            verbose=2,
-        )
+    model.fit(  # the bag pipeline has a known length: Keras counts the steps from the start
+        train_data,
+        validation_data=val_data,
+        epochs=config.epochs,
+        steps_per_epoch=config.steps_per_epoch,
+        callbacks=fit_callbacks,
+        shuffle=False,  # the bag pipeline shuffles
+        verbose=2,
+    )
     best_path = run_dir / "best.keras"
     return TrainResult(
         model=model,

@@ -13,6 +13,7 @@ from smil_keras.bags import (
     BagRecord,
     BagShardWriter,
     ManifestRow,
+    count_bags,
     find_shards,
     parse_bag_example,
     read_bags,
@@ -188,6 +189,27 @@ def test_find_shards_accepts_folder_glob_and_list_and_fails_clearly(tmp_path):
     assert find_shards([shards[1], shards[0], shards[1]]) == shards
     with pytest.raises(FileNotFoundError, match="no bag shards"):
         find_shards(tmp_path / "empty_or_missing")
+
+
+def test_count_bags_agrees_with_tensorflows_reader_and_refuses_truncated_shards(tmp_path):
+    rng = np.random.default_rng(7)
+    shards = write_shards(tmp_path, [random_record(rng, i) for i in range(7)], videos_per_shard=3)
+    for shard in shards:  # 3, 3, 1 records, counted by TensorFlow's own reader
+        assert count_bags(shard) == sum(1 for _ in tf.data.TFRecordDataset(shard))
+    assert count_bags(tmp_path) == count_bags(shards) == 7
+    empty = tmp_path / "empty" / "none.tfrecord"
+    empty.parent.mkdir()
+    empty.write_bytes(b"")
+    assert count_bags(empty) == 0
+    cut = tmp_path / "cut" / "cut.tfrecord"
+    cut.parent.mkdir()
+    cut.write_bytes(open(shards[0], "rb").read()[:-10])  # the third record loses its end
+    with pytest.raises(BagFormatError, match=r"cut.tfrecord: record 2 claims \d+ bytes"):
+        count_bags(cut)
+    junk = tmp_path / "cut" / "junk.tfrecord"
+    junk.write_bytes(b"not a tfrecord at all")
+    with pytest.raises(BagFormatError, match="junk.tfrecord"):
+        count_bags(junk)
 
 
 def test_manifest_round_trip_csv_and_json(tmp_path):

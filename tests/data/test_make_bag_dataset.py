@@ -7,6 +7,7 @@ image flat.
 """
 
 import os
+import warnings
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
@@ -205,6 +206,7 @@ def test_balance_draws_both_classes_equally(tmp_path):
     folder = write_bags(tmp_path, [(2, 0)] * 27 + [(2, 1)] * 3, size=8, videos_per_shard=10)
     dataset = make_bag_dataset(folder, training=True, batch_size=50, instances=2, image_size=8,
                                balance=True, seed=0)
+    assert dataset.cardinality() == tf.data.INFINITE_CARDINALITY  # give fit steps_per_epoch
     labels = np.concatenate([y.numpy().ravel() for _, y in dataset.take(8)])
     assert labels.size == 400
     # Binomial(400, 0.5): mean 0.5, standard deviation 0.025; unbalanced it would be 0.1.
@@ -242,7 +244,13 @@ def test_keras_fit_predict_and_tf_distribute_accept_the_dataset(shards):
     train = make_bag_dataset(shards, training=True, batch_size=2, instances=4, image_size=SIZE,
                              seed=0)
     test = make_bag_dataset(shards, training=False, batch_size=2, image_size=SIZE)
-    history = model.fit(train, epochs=1, verbose=0)
+    # Known lengths (7 bags in batches of 2): Keras knows the steps, no "ran out of data".
+    assert len(train) == len(test) == 4
+    assert len(make_bag_dataset(shards, training=True, batch_size=2, drop_remainder=True)) == 3
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = model.fit(train, epochs=1, verbose=0)
+    assert not [w for w in caught if "ran out of data" in str(w.message)]
     assert np.isfinite(history.history["loss"][0])
     assert model.predict(test, verbose=0).shape == (len(BAGS), 1)
 
