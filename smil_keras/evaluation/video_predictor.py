@@ -62,13 +62,14 @@ class VideoPredictor:
         and Grad-CAM heat maps of the `gradcam_faces` faces with the highest attention.
         """
         from smil_keras.faces import NoFacesError, extract_video_faces
-        from smil_keras.video import VideoReadError, sample_frames
+        from smil_keras.video import VideoReadError
 
         result = {"video": str(path), "status": "ok", "fake_probability": None, "label": None,
                   "faces": []}
         try:  # decoding overlaps detection (`extract_video_faces`)
             found = extract_video_faces(path, self.face_detector, num_frames=self.num_frames,
-                                        size=self.image_size, margin=self.margin)
+                                        size=self.image_size, margin=self.margin,
+                                        keep_frames=visualize_dir is not None)
         except NoFacesError as error:
             logger.warning("%s", error)
             return {**result, "status": "no_faces"}
@@ -98,8 +99,7 @@ class VideoPredictor:
             ],
         )
         if visualize_dir is not None:
-            sample = sample_frames(path, num_frames=self.num_frames)  # the frames to draw on
-            self._visualize(result, sample, crops, pathlib.Path(visualize_dir), gradcam_faces)
+            self._visualize(result, found, pathlib.Path(visualize_dir), gradcam_faces)
         return result
 
     def predict_many(self, paths, visualize_dir=None, gradcam_faces=3):
@@ -116,13 +116,14 @@ class VideoPredictor:
                 })
         return results
 
-    def _visualize(self, result, sample, crops, out_dir, gradcam_faces):
+    def _visualize(self, result, found, out_dir, gradcam_faces):
         from smil_keras.evaluation.grad_cam import grad_cam
 
         folder = out_dir / pathlib.Path(result["video"]).stem
         folder.mkdir(parents=True, exist_ok=True)
         faces = result["faces"]
-        for index, frame in zip(sample.indices, sample.frames):
+        crops = found.crops
+        for index, frame in zip(found.frame_indices, found.frames):
             in_frame = [face for face in faces if face["frame"] == index]
             picture = draw_faces(frame, in_frame, self.threshold)
             write_rgb(folder / f"frame_{index:06d}.png", picture)

@@ -20,6 +20,8 @@ class VideoFaces:
         num_frames_sampled: how many frames were searched.
         fps: the video's frame rate.
         frame_count: the video's real frame count.
+        frames: the sampled RGB frames, aligned with `frame_indices`, when
+            `extract_video_faces(..., keep_frames=True)` kept them (else `None`).
     """
 
     path: str
@@ -29,6 +31,7 @@ class VideoFaces:
     num_frames_sampled: int
     fps: float
     frame_count: int = 0
+    frames: list[np.ndarray] | None = None
 
     @property
     def boxes(self):

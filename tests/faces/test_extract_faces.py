@@ -140,10 +140,14 @@ def write_blocks_clip(path, num_frames, rate=10, pts_ms=None):
 
 def test_video_faces_match_detection_on_the_sampled_frames(fixtures_dir, detector):
     # extract_video_faces detects while a thread decodes; the result is the plain pipeline's.
-    result = extract_video_faces(fixtures_dir / FFPP_519, detector, num_frames=6, size=64)
+    result = extract_video_faces(fixtures_dir / FFPP_519, detector, num_frames=6, size=64,
+                                 keep_frames=True)
     sample = sample_frames(fixtures_dir / FFPP_519, num_frames=6)
     faces, crops = extract_faces(sample.frames, sample.indices, detector, size=64)
     assert result.frame_indices == sample.indices
+    assert len(result.frames) == len(sample.frames)  # kept: the frames the faces come from
+    for kept, frame in zip(result.frames, sample.frames):
+        np.testing.assert_array_equal(kept, frame)
     assert [(f.frame_index, f.box, f.track_id) for f in result.faces] == [
         (f.frame_index, f.box, f.track_id) for f in faces
     ]
@@ -164,6 +168,7 @@ def test_video_faces_belong_to_the_returned_frames(tmp_path, understated):
     result = extract_video_faces(path, detector, num_frames=10, size=16)
     sample = sample_frames(path, num_frames=10)
     assert result.frame_indices == sample.indices and sample.frame_count == 60
+    assert result.frames is None  # not kept unless asked
     assert [f.frame_index for f in result.faces] == sample.indices
     assert [f.confidence for f in result.faces] == pytest.approx([frame.mean() for frame in sample.frames])
     if not understated:
