@@ -153,15 +153,15 @@ def make_bag_dataset(
             weights=[0.5, 0.5], seed=seed, rerandomize_each_iteration=True,
         )
 
-    def to_inputs(bag, chosen, count, corner, flipped=False):
-        """Model inputs and label of the `count` chosen faces, padded to `instances` if set."""
-        side = _view_side(bag, margin)
+    def to_inputs(bag, chosen, count, corner, side, flipped=False):
+        """Model inputs and label of the `count` chosen faces, their `side` window at `corner`,
+        padded to `instances` if set."""
         pad = 0 if instances is None else instances - count
         mask = tf.pad(tf.ones([count], tf.bool), [[0, pad]])
         if instances is None:
             faces = _decode(tf.gather(bag["faces"], chosen), corner, side, image_size, flipped)
         else:
-            # A static number of faces decodes with unrolled ops, much cheaper than a loop.
+            # A static number of faces decodes with unrolled ops, cheaper than a loop (`_decode`).
             # Padding slots decode the bag's first face (short bags are rare), then are zeroed.
             slots = tf.ensure_shape(tf.pad(chosen, [[0, pad]]), [instances])
             faces = _decode(tf.gather(bag["faces"], slots), corner, side, image_size, flipped)
@@ -188,13 +188,14 @@ def make_bag_dataset(
             count = tf.minimum(bag["num_faces"], instances)
             order = tf.argsort(tf.random.stateless_uniform([bag["num_faces"]], subset_seed))
             chosen = tf.sort(order[:count])
-            free = bag["image_size"] - _view_side(bag, margin)  # stored context, in pixels
+            side = _view_side(bag, margin)
+            free = bag["image_size"] - side  # the stored context, in pixels
             if random_crop:
                 corner = tf.random.stateless_uniform([2], crop_seed, 0, free + 1, tf.int32)
             else:
                 corner = tf.fill([2], free // 2)
             flipped = flip and tf.random.stateless_uniform([], flip_seed) < 0.5
-            return to_inputs(bag, chosen, count, corner, flipped)
+            return to_inputs(bag, chosen, count, corner, side, flipped)
 
         bags = bags.map(train_bag, num_parallel_calls=num_parallel_calls,
                         deterministic=deterministic)
@@ -208,8 +209,9 @@ def make_bag_dataset(
             else:  # `instances` faces evenly spread over the bag (all when it has fewer)
                 positions = tf.linspace(0.0, tf.cast(n - 1, tf.float32), tf.minimum(n, instances))
                 chosen = tf.cast(tf.round(positions), tf.int32)
-            corner = tf.fill([2], (bag["image_size"] - _view_side(bag, margin)) // 2)
-            return to_inputs(bag, chosen, tf.size(chosen), corner)
+            side = _view_side(bag, margin)
+            corner = tf.fill([2], (bag["image_size"] - side) // 2)
+            return to_inputs(bag, chosen, tf.size(chosen), corner, side)
 
         bags = bags.map(eval_bag, num_parallel_calls=num_parallel_calls, deterministic=True)
 
