@@ -85,7 +85,12 @@ def test_unknown_backbone_error_lists_the_valid_names():
     assert {"tiny", "xception", "resnet50", "efficientnetb0"} <= set(backbone_names())
 
 
-def test_bad_weights_are_clear_errors(tmp_path):
+def test_bad_weights_are_clear_errors(tmp_path, monkeypatch):
+    def no_download(*args, **kwargs):
+        raise AssertionError(f"a test tried to download {args or kwargs}")
+
+    # Offline: the tiny backbone refuses "imagenet" before anything could be fetched.
+    monkeypatch.setattr(keras.src.utils.file_utils, "get_file", no_download)
     with pytest.raises(ValueError, match="is not a file"):
         build_backbone("tiny", image_size=32, weights=str(tmp_path / "missing.weights.h5"))
     with pytest.raises(ValueError, match="no 'imagenet' weights"):
