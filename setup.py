@@ -25,7 +25,8 @@ setup(
     install_requires=[
         "tensorflow>=2.21,<2.22",
         "keras>=3.15,<3.16",
-        "mtcnn>=1.0,<1.1",
+        "mtcnn>=1.0,<1.1",  # MTCNN's trained weights (read with joblib + lz4, mtcnn's own needs)
+        "joblib>=1.4.2",
         "opencv-python-headless>=4.9",
         "numpy>=1.26",
         "scikit-image>=0.22",

@@ -4,7 +4,9 @@ For each real fixture video, in the same run and on the same cores:
 
 - naive: decode every frame (`VideoCapture.read()` + RGB conversion), keep the same sampled
   frames, run `mtcnn.MTCNN().detect_faces` on each of them alone at full resolution, then crop
-  and JPEG-encode the faces;
+  and JPEG-encode the faces (without TensorFlow, e.g. `KERAS_BACKEND=jax` on a GPU machine,
+  the library's own MTCNN cascade at full resolution, one frame per call, stands in for
+  `mtcnn`);
 - ours: `extract_video_faces` with the default `MTCNNDetector` (a thread decodes with
   `sample_frames`, grabbing every frame and retrieving only the sampled ones, while the
   detector takes the frames decoded so far in two batches, downscaled to 640 px), and JPEG
@@ -100,7 +102,28 @@ def run_ours(path, detector, num_frames):
     return found, boxes, watch
 
 
-def run_naive(path, indices, mtcnn):
+def naive_detector():
+    """`(name, detect)`: `detect(frame)` gives the naive loop's `(x, y, w, h)` boxes of one frame.
+
+    `mtcnn.MTCNN().detect_faces` at full resolution where `mtcnn` can run (TensorFlow as the
+    Keras backend); elsewhere (JAX on a GPU machine without TensorFlow) the same cascade as
+    `MTCNNDetector` at full resolution, one frame per call.
+    """
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        from mtcnn import MTCNN
+
+        mtcnn = MTCNN()
+        return "mtcnn.MTCNN().detect_faces", lambda frame: [
+            tuple(int(v) for v in f["box"]) for f in mtcnn.detect_faces(frame)
+            if f["confidence"] >= MIN_CONFIDENCE]
+    full = MTCNNDetector(min_confidence=MIN_CONFIDENCE, detect_max_side=None, batch_size=1)
+    return "MTCNNDetector(detect_max_side=None), one frame per call", lambda frame: [
+        f.box for f in full.detect([frame])[0]]
+
+
+def run_naive(path, indices, detect):
     wanted, frames, watch = set(indices), {}, Stopwatch()
     started = watch.start()
     capture = cv2.VideoCapture(str(path))
@@ -117,10 +140,9 @@ def run_naive(path, indices, mtcnn):
     boxes = {}
     for index, frame in frames.items():
         started = watch.start()
-        found = [f for f in mtcnn.detect_faces(frame) if f["confidence"] >= MIN_CONFIDENCE]
+        boxes[index] = detect(frame)
         watch.stop("detect", started)
         started = watch.start()
-        boxes[index] = [tuple(int(v) for v in f["box"]) for f in found]
         encode([crop_face(frame, box, margin=MARGIN, size=SIZE) for box in boxes[index]])
         watch.stop("crop", started)
     return boxes, watch
@@ -158,6 +180,18 @@ def match(naive, ours):
     return both, missed, extra
 
 
+def accelerator():
+    """Keras backend and, for JAX, the device it computes on."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return f"backend jax on {jax.devices()[0].device_kind}"
+    return f"backend {backend}"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--num-frames", type=int, default=20, help="frames sampled per video (paper: 20)")
@@ -173,16 +207,14 @@ def main(argv=None):
         print(f"SKIPPED: fixture videos not found (set SMIL_FIXTURES): {', '.join(absent)}")
         return 0
 
-    from mtcnn import MTCNN
-
     detector = MTCNNDetector(min_confidence=MIN_CONFIDENCE, detect_max_side=args.detect_max_side or None)
-    mtcnn = MTCNN()
+    naive_name, naive_detect = naive_detector()
     rows = []
     for name, path in paths.items():
         extract_video_faces(path, detector, args.num_frames)  # warm-up, not timed
-        mtcnn.detect_faces(sample_frames(path, 1).frames[0])
+        naive_detect(sample_frames(path, 1).frames[0])
         found, ours_boxes, ours = run_ours(path, detector, args.num_frames)
-        naive_boxes, naive = run_naive(path, found.frame_indices, mtcnn)
+        naive_boxes, naive = run_naive(path, found.frame_indices, naive_detect)
         n = found.num_frames_sampled
         both, missed, extra = match(naive_boxes, ours_boxes)
         stages = "{decode:.2f} / {detect:.2f} / {crop:.2f}"
@@ -205,7 +237,8 @@ def main(argv=None):
         print(f"done {name}", file=sys.stderr)
 
     print(f"\nExtraction speed, {args.num_frames} sampled frames per video, {os.cpu_count()} CPU cores, "
-          f"load average {os.getloadavg()[0]:.1f}, detect_max_side {args.detect_max_side or None}; "
+          f"{accelerator()}, load average {os.getloadavg()[0]:.1f}, "
+          f"detect_max_side {args.detect_max_side or None}; naive detector {naive_name}; "
           "fps = sampled frames per second end to end; CPU s = process CPU time, all threads "
           "(steadier than wall time on a shared machine)\n")
     print("| " + " | ".join(rows[0]) + " |")

@@ -21,7 +21,8 @@ Issue 7's target: under 10 s end to end on 2 CPU cores (after loading), under 1 
 
     python benchmarks/predict_speed.py [--video V.mp4] [--frames 20] [--backbones xception tiny]
 
-It needs `KERAS_BACKEND=tensorflow` (the default): the `mtcnn` package fails under JAX.
+Any Keras backend: `KERAS_BACKEND=jax` on a GPU machine without TensorFlow runs MTCNN and the
+detector on the GPU.
 """
 
 import argparse
@@ -110,8 +111,8 @@ def main(argv=None):
     parser.add_argument("--image-size", type=int, default=299, help="face crop side (default 299)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs (median is reported)")
     parser.add_argument("--detector-device", default=None,
-                        help="TensorFlow device of MTCNN (default: TensorFlow's placement, as "
-                        "`smil predict`: the GPU when there is one)")
+                        help="device of MTCNN's networks, e.g. cpu:0 (default: the backend's "
+                        "placement, as `smil predict`: the GPU when there is one)")
     args = parser.parse_args(argv)
     if not os.path.isfile(args.video):
         parser.error(f"video not found: {args.video}")
@@ -136,8 +137,13 @@ def main(argv=None):
             median = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
             rows.append((backbone, load_seconds, len(result["faces"]), median))
 
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        backend += f" on {jax.devices()[0].device_kind}"
     print(f"{pathlib.Path(args.video).name}: {args.frames} frames, crops {args.image_size} px, "
-          f"backend {keras.backend.backend()}, {os.cpu_count()} CPU cores, MTCNN on "
+          f"backend {backend}, {os.cpu_count()} CPU cores, MTCNN on "
           f"{args.detector_device or 'the default device'}, "
           f"median of {args.repeats} runs after one warm-up (seconds)\n")
     print("| backbone | faces | decode (thread) | detect | crop | decode ∥ detect + crop "

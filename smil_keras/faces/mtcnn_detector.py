@@ -1,6 +1,6 @@
 """MTCNN (Zhang et al., 2016) behind the `FaceDetector` interface, as the paper crops faces."""
 
-import logging
+import contextlib
 
 import cv2
 import keras
@@ -8,8 +8,8 @@ import numpy as np
 
 from smil_keras.faces.face import Face
 from smil_keras.faces.face_detector import FaceDetector
-
-logger = logging.getLogger(__name__)
+from smil_keras.faces.mtcnn_cascade import ONET_THRESHOLD, run_cascade
+from smil_keras.faces.mtcnn_networks import build_mtcnn_networks, inference_function
 
 # MTCNN's own default: the face size its scale pyramid starts from. We always run it with this value.
 _MTCNN_MIN_FACE = 20
@@ -18,33 +18,32 @@ _LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
 
 class MTCNNDetector(FaceDetector):
-    """Face detector using the `mtcnn` package (weights ship with it; works offline).
+    """MTCNN face detector on any Keras backend, with the trained weights of the `mtcnn` package.
+
+    MTCNN's three networks are Keras 3 models (`build_mtcnn_networks`) loaded with the weights
+    that ship inside `mtcnn` 1.0 (offline), and its cascade (`mtcnn_cascade.run_cascade`:
+    image pyramid, PNet proposals, RNet and ONet refinement, NMS) is `mtcnn`'s, in NumPy and
+    OpenCV. It finds the faces `mtcnn.MTCNN().detect_faces` finds, with scores within about
+    0.01 and boxes within a few percent of their side (`tests/faces/test_mtcnn_cascade.py`),
+    and it runs on TensorFlow, JAX (GPU included) and PyTorch, where `mtcnn`'s own code needs
+    TensorFlow.
 
     Speed: each frame is resized once (OpenCV `INTER_AREA` on `uint8`) to the smallest size at
-    which the faces we want are still found, the frames of one size go through MTCNN's three
-    stages as one float32 batch, and the three networks run as traced `tf.function` graphs
-    rather than eagerly layer by layer (same outputs, 30-40% less time in them). Boxes and
-    landmarks are mapped back to full-resolution pixels. In `extract_video_faces` (20 frames,
-    2 cores shared with other jobs) this extracts about 3-4.5x (480p, no downscaling), 5x (720p)
-    and 6-7x (1080p) faster than decoding every frame and running full-resolution MTCNN frame by
-    frame, with the same faces but for scores near `min_confidence` (`benchmarks/extract_speed.py`).
+    which the faces we want are still found, and the frames of one size go through the cascade
+    as one batch; the networks are compiled (one `tf.function` on TensorFlow, XLA on JAX).
+    Boxes and landmarks are mapped back to full-resolution pixels. `benchmarks/extract_speed.py`
+    measures `extract_video_faces` against decoding every frame and running `mtcnn` at full
+    resolution frame by frame (about 7-8x on 2 CPU cores for 720p and 1080p).
 
     The detection scale is `min(20 / min_face_size, detect_max_side / longest_side)`. The smallest
     face found (full-resolution pixels) is therefore `max(min_face_size, 20 * longest_side /
     detect_max_side)`: with the default `detect_max_side=640`, 60 px on a 1080p frame, 40 px on
     720p, 20 px on 480p. DeepFake datasets' faces are larger than that (FF++ and DFDC faces are
     70-300 px), and smaller ones make poor 299-px crops anyway; raise `detect_max_side` (or set
-    it to `None`) for videos with small faces, at a cost in speed.
-
-    Why resize instead of passing `min_face_size` to `mtcnn`: `mtcnn` 1.0.0's scale pyramid counts
-    its levels from the image size alone, as if `min_face_size` were always 20. With a larger value
-    its last levels fall below PNet's 12-pixel input; the TensorFlow error that follows is caught
-    inside `mtcnn` as "no face", so every face is silently lost (any value above ~24 returns
-    nothing on the fixture photos). With a smaller value the pyramid stops before the largest
-    faces. Its pyramid starts by resizing the image by `12 / min_face_size`, so resizing the image
-    by `20 / min_face_size` ourselves and running it with its default builds the pyramid of the
-    original MTCNN (first level `12 / min_face_size`, last level about 12 px) for any
-    `min_face_size`.
+    it to `None`) for videos with small faces, at a cost in speed. The cascade itself always
+    looks for faces from 20 px (its pyramid starts at a scale of 12 / 20), so resizing by
+    `20 / min_face_size` gives MTCNN's pyramid for any `min_face_size` (`mtcnn` 1.0 itself
+    counts its pyramid levels as if `min_face_size` were 20, and loses every face above ~24).
 
     Args:
         min_confidence: keep faces with an ONet score at least this (also passed to ONet when
@@ -54,13 +53,9 @@ class MTCNNDetector(FaceDetector):
         detect_max_side: cap on the longest side of the image given to MTCNN; `None` for no cap.
         min_face_size: smallest face to look for, in full-resolution pixels.
         batch_size: frames per MTCNN call (20: one call per video at the paper's 20 frames).
-        device: TensorFlow device to run on, e.g. `"CPU:0"` or `"GPU:0"`; `None` (default)
-            lets TensorFlow place it (on the GPU when there is one).
-
-    Raises:
-        RuntimeError: Keras runs on another backend than TensorFlow (`mtcnn` 1.0 is TensorFlow
-            code and fails on JAX arrays); extract faces in a process with
-            `KERAS_BACKEND=tensorflow`.
+        device: device the networks run on, as `keras.device` names it, e.g. `"cpu:0"` or
+            `"gpu:0"`; `None` (default) lets the backend place them (on the GPU when there is
+            one).
 
     Example:
     >>> detector = MTCNNDetector(min_confidence=0.95)  # doctest: +SKIP
@@ -78,12 +73,6 @@ class MTCNNDetector(FaceDetector):
         batch_size=20,
         device=None,
     ):
-        if keras.backend.backend() != "tensorflow":
-            raise RuntimeError(
-                "MTCNNDetector needs the TensorFlow Keras backend (mtcnn 1.0 is TensorFlow code), "
-                f"but KERAS_BACKEND is {keras.backend.backend()!r}; run face extraction and "
-                "`smil predict` / `smil extract` with KERAS_BACKEND=tensorflow"
-            )
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence}")
         if min_face_size <= 0:
@@ -101,10 +90,12 @@ class MTCNNDetector(FaceDetector):
         self.batch_size = batch_size
         self.device = device
 
-        from mtcnn import MTCNN  # Imported here: loading it builds three TensorFlow models.
+        with self._on_device():
+            self._networks = {name: inference_function(model)
+                              for name, model in build_mtcnn_networks().items()}
 
-        self._mtcnn = MTCNN(device=device)
-        _run_networks_as_graphs(self._mtcnn)
+    def _on_device(self):
+        return keras.device(self.device) if self.device else contextlib.nullcontext()
 
     def get_config(self):
         return {
@@ -147,30 +138,14 @@ class MTCNNDetector(FaceDetector):
         return results
 
     def _detect_batch(self, images, scale, shape):
-        import tensorflow as tf
-
         height, width = images[0].shape[:2]
         if min(height, width) < 2 * 12:
             # Too small for even one PNet window at MTCNN's first pyramid level (12 / 20 scale).
             return [[] for _ in images]
-        # The stages of `MTCNN.detect_faces`, fed one float32 tensor normalised as mtcnn does.
-        # `detect_faces` itself makes a float64 NumPy batch, which every pyramid level converts to
-        # a tensor again: 15-25% of its CPU time on a 640x480 batch, for the same result.
-        rows = None
-        try:
-            with tf.device(self.device):
-                batch = (tf.cast(tf.constant(np.stack(images)), tf.float32) - 127.5) / 128.0
-                for stage in self._mtcnn.stages:
-                    rows = stage(
-                        bboxes_batch=rows,
-                        images_normalized=batch,
-                        images_oshapes=np.asarray([image.shape for image in images]),
-                        threshold_onet=min(0.8, self.min_confidence),
-                    )
-        except tf.errors.InvalidArgumentError:  # how mtcnn's stages report an empty proposal set
-            rows = None
-        # Rows: image, x1, y1, x2, y2, confidence, 5 landmark x's, 5 landmark y's.
-        rows = np.empty((0, 16)) if rows is None else np.asarray(rows).reshape(-1, 16)
+        with self._on_device():
+            # Rows: image, x1, y1, x2, y2, confidence, 5 landmark x's, 5 landmark y's.
+            rows = run_cascade(self._networks, np.stack(images),
+                               onet_threshold=min(ONET_THRESHOLD, self.min_confidence))
         per_image = [[] for _ in images]
         for row in rows:
             confidence = float(row[5])
@@ -182,48 +157,6 @@ class MTCNNDetector(FaceDetector):
             if self.max_faces_per_frame is not None:
                 del faces[self.max_faces_per_frame :]
         return per_image
-
-
-class _GraphNetwork:
-    """Calls one of MTCNN's Keras networks through a `tf.function` traced once.
-
-    `mtcnn` calls PNet, RNet and ONet eagerly, so each of their ~10 layers is a separate Keras call
-    dispatching TensorFlow ops from Python. Traced into one graph (the signature leaves the batch
-    size, and PNet's image size, unknown, so varying frame sizes and proposal counts never
-    retrace), the same weights give the same outputs (to float rounding) 30-40% faster:
-    Grappler fuses convolution, bias and activation, and the Python per layer is gone.
-    """
-
-    def __init__(self, model, input_shape):
-        import tensorflow as tf
-
-        self.model = model
-        self._call = tf.function(
-            lambda images: model(images, training=False),
-            input_signature=[tf.TensorSpec(input_shape, tf.float32)],
-        )
-
-    def __call__(self, images):
-        return self._call(images)
-
-
-def _run_networks_as_graphs(mtcnn):
-    """Swaps the networks of `mtcnn`'s three stages for `_GraphNetwork`s (mtcnn 1.0 layout)."""
-    from mtcnn.stages.stage_onet import StageONet
-    from mtcnn.stages.stage_pnet import StagePNet
-    from mtcnn.stages.stage_rnet import StageRNet
-
-    input_shapes = {
-        StagePNet: (None, None, None, 3),  # any image size: the pyramid levels
-        StageRNet: (None, 24, 24, 3),  # proposals cut to 24x24
-        StageONet: (None, 48, 48, 3),
-    }
-    for stage in mtcnn.stages:
-        model = getattr(stage, "_model", None)  # `StageBase.model` is read-only; the stages call `_model`
-        if type(stage) in input_shapes and isinstance(model, keras.Model):
-            stage._model = _GraphNetwork(model, input_shapes[type(stage)])
-        else:  # another mtcnn layout: keep its eager networks (correct, only slower)
-            logger.warning("mtcnn stage %r not recognised; running its network eagerly", stage)
 
 
 def _resize(frame, scale):
