@@ -2,11 +2,14 @@
 # Issue 7 on a GPU, in one call, with Keras on JAX (the lent GPU machine has JAX and PyTorch, no
 # TensorFlow and no network):
 #
-#     bash benchmarks/gpu_checks.sh [OUT_DIR [JOB]]       JOB: train, video or all (default)
+#     bash benchmarks/gpu_checks.sh [OUT_DIR [JOB]]   JOB: train, profile, video or all (default)
 #
 # - train (item 1): the S-MIL-T training step against the bare Xception in the issue's setting
 #   (299 px, 32 bags x 8 faces = 256 faces per step, XLA), in bfloat16 and in float32; a few
 #   minutes on an H100 (two compilations per precision). Tables: OUT_DIR/train_<precision>.md.
+# - profile (item 1's bottleneck): `train_profile.py`, the bf16 steps of both models under JAX's
+#   profiler: device busy and idle time per step, and the kernels the detector adds. Table:
+#   OUT_DIR/profile.md (PROFILE_ARGS replaces its arguments).
 # - video (items 3 and 4): `predict_speed.py` (Xception, the 10 s 1080p fixture, 20 frames) and
 #   `extract_speed.py` (720p and 1080p), MTCNN and the detector on the GPU. Tables:
 #   OUT_DIR/predict.md, OUT_DIR/extract.md. It reads the fixture videos from SMIL_FIXTURES
@@ -26,7 +29,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-benchmarks/gpu_results}
 job=${2:-all}
-case $job in train|video|all) ;; *) echo "JOB must be train, video or all, not '$job'" >&2; exit 2 ;; esac
+case $job in train|profile|video|all) ;; *) echo "JOB must be train, profile, video or all, not '$job'" >&2; exit 2 ;; esac
 mkdir -p "$out"
 if ! python3 -c "import importlib.util as u, sys; sys.exit(not all(map(u.find_spec, ('keras', 'mtcnn', 'lz4'))))"; then
     ls .whl/*.whl >/dev/null 2>&1 || { echo "Keras or mtcnn is missing and .whl/ holds no wheels (see the header of $0)" >&2; exit 2; }
@@ -37,7 +40,7 @@ fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} KERAS_BACKEND=jax PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || true
 python3 -c "import jax, keras; print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__)"
-if [[ $job != video ]]; then
+if [[ $job == train || $job == all ]]; then
     for precision in mixed_bfloat16 float32; do
         # shellcheck disable=SC2086  # word splitting of the argument strings is intended
         python3 benchmarks/train_speed.py ${TRAIN_ARGS:---backbone xception --image-size 299 \
@@ -45,7 +48,13 @@ if [[ $job != video ]]; then
             | tee "$out/train_$precision.md"
     done
 fi
-if [[ $job != train ]]; then
+if [[ $job == profile || $job == all ]]; then
+    # shellcheck disable=SC2086
+    python3 benchmarks/train_profile.py ${PROFILE_ARGS:---backbone xception --image-size 299 \
+        --bags 32 --faces-per-bag 8 --jit on --precision mixed_bfloat16 --steps 5} \
+        | tee "$out/profile.md"
+fi
+if [[ $job == video || $job == all ]]; then
     # shellcheck disable=SC2086
     python3 benchmarks/predict_speed.py ${PREDICT_ARGS:---backbones xception --repeats 5} \
         | tee "$out/predict.md"

@@ -133,3 +133,30 @@ def test_gpu_checks_script_scores_and_extracts_videos_on_jax(fixtures_dir, tmp_p
     assert "backend jax" in extract and "naive detector MTCNNDetector" in extract
     (row,) = table_rows(extract)
     assert row[0].startswith("480p") and row[-1].split(" / ")[1] == "0"  # no face missed
+
+
+def test_train_profile_counts_kernels_on_the_device_streams_only(tmp_path):
+    # A Perfetto trace as JAX writes it: the GPU's "XLA Modules" row spans the kernels that its
+    # stream rows hold, and host rows hold Python; only the streams' kernels count.
+    import gzip
+    import json
+
+    profile = load_script("train_profile")
+    meta = [
+        {"ph": "M", "name": "process_name", "pid": 1, "args": {"name": "/host:CPU"}},
+        {"ph": "M", "name": "process_name", "pid": 2, "args": {"name": "/device:GPU:0 (pid 2)"}},
+        {"ph": "M", "name": "thread_name", "pid": 1, "tid": 9, "args": {"name": "python3"}},
+        {"ph": "M", "name": "thread_name", "pid": 2, "tid": 1, "args": {"name": "XLA Modules"}},
+        {"ph": "M", "name": "thread_name", "pid": 2, "tid": 7, "args": {"name": "Stream #7(Compute)"}},
+        {"ph": "M", "name": "thread_name", "pid": 2, "tid": 8, "args": {"name": "Stream #8(MemcpyH2D)"}},
+    ]
+    spans = [(1, 9, 0, 100), (2, 1, 0, 60), (2, 7, 0, 10), (2, 7, 5, 10), (2, 8, 30, 5), (2, 7, 50, 10)]
+    events = meta + [{"ph": "X", "name": f"k{i}", "pid": pid, "tid": tid, "ts": ts, "dur": dur}
+                     for i, (pid, tid, ts, dur) in enumerate(spans)]
+    trace = tmp_path / "perfetto_trace.json.gz"
+    with gzip.open(trace, "wt") as file:
+        json.dump({"traceEvents": events}, file)
+    kernels, rows = profile.device_events(trace)
+    assert rows == ["Stream #7(Compute)", "Stream #8(MemcpyH2D)"]
+    assert sorted(e["name"] for e in kernels) == ["k2", "k3", "k4", "k5"]
+    assert profile.busy_time(kernels) == 15 + 5 + 10  # [0, 15) once, [30, 35), [50, 60)
