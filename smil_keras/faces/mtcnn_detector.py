@@ -116,8 +116,8 @@ class MTCNNDetector(FaceDetector):
 
     def detect(self, frames):
         results = [[] for _ in frames]
-        # mtcnn pads a batch of mixed sizes to the largest and its offset fix-up then mixes up
-        # images without faces, so only frames of the same size share a batch (one video's do).
+        # The cascade runs on batches of same-size images: frames are grouped by size (all of a
+        # video's frames share one).
         by_shape = {}
         for i, frame in enumerate(frames):
             frame = np.asarray(frame)
