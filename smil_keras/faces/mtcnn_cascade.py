@@ -21,8 +21,9 @@ import numpy as np
 
 # PNet sees 12x12 windows at a stride of 2 pixels of its pyramid level.
 _CELL, _STRIDE = 12, 2
-# mtcnn 1.0's defaults (`MTCNN.detect_faces`'s keyword arguments).
-PYRAMID_FACTOR = 0.709
+# mtcnn 1.0's defaults (`MTCNN.detect_faces`'s keyword arguments). The cascade always looks
+# for faces from MIN_FACE px; `MTCNNDetector` resizes frames for other face sizes.
+MIN_FACE, PYRAMID_FACTOR = 20, 0.709
 PNET_THRESHOLD, PNET_NMS_LEVEL, PNET_NMS = 0.6, 0.5, 0.7
 RNET_THRESHOLD, RNET_NMS = 0.7, 0.7
 ONET_THRESHOLD, ONET_NMS = 0.8, 0.7
@@ -44,15 +45,15 @@ def run_cascade(networks, images, onet_threshold=ONET_THRESHOLD):
     return np.empty((0, 16))
 
 
-def pyramid_scales(height, width, min_face_size=20, factor=PYRAMID_FACTOR, min_size=12):
-    """The scales of `mtcnn` 1.0's image pyramid (`build_scale_pyramid`).
+def pyramid_scales(height, width, factor=PYRAMID_FACTOR, min_size=12):
+    """The scales of `mtcnn` 1.0's image pyramid (`build_scale_pyramid`, faces from `MIN_FACE`).
 
-    The first level maps a `min_face_size` face onto PNet's 12 px window; each next one is
-    `factor` times smaller. The level count is `mtcnn`'s, which counts from scale 1 whatever
-    `min_face_size` is (so `MTCNNDetector` keeps 20 and resizes the image instead).
+    The first level maps a `MIN_FACE` face onto PNet's 12 px window; each next one is `factor`
+    times smaller. The level count is `mtcnn`'s, which counts from scale 1 whatever its
+    `min_face_size` is (so `MTCNNDetector` keeps `MIN_FACE` and resizes the image instead).
     """
     count = round(-(np.log(min(height, width) / min_size) / np.log(factor) + 1))
-    return (min_size / min_face_size) * factor ** np.arange(max(count, 0))
+    return (min_size / MIN_FACE) * factor ** np.arange(max(count, 0))
 
 
 def pnet_stage(pnet, images):

@@ -8,11 +8,9 @@ import numpy as np
 
 from smil_keras.faces.face import Face
 from smil_keras.faces.face_detector import FaceDetector
-from smil_keras.faces.mtcnn_cascade import ONET_THRESHOLD, run_cascade
+from smil_keras.faces.mtcnn_cascade import MIN_FACE, ONET_THRESHOLD, run_cascade
 from smil_keras.faces.mtcnn_networks import build_mtcnn_networks, inference_function
 
-# MTCNN's own default: the face size its scale pyramid starts from. We always run it with this value.
-_MTCNN_MIN_FACE = 20
 # The order of the five landmarks in `mtcnn`'s output rows.
 _LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
@@ -109,7 +107,7 @@ class MTCNNDetector(FaceDetector):
 
     def detection_scale(self, frame_shape):
         """The factor each frame of this shape is resized by before MTCNN runs on it."""
-        scale = _MTCNN_MIN_FACE / self.min_face_size
+        scale = MIN_FACE / self.min_face_size
         if self.detect_max_side is not None:
             scale = min(scale, self.detect_max_side / max(frame_shape[:2]))
         return scale

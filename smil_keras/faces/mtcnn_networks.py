@@ -13,6 +13,7 @@ import pathlib
 import keras
 import numpy as np
 
+
 def mtcnn_weights_path(name):
     """Path of `mtcnn`'s weight file for `name` ("pnet", "rnet" or "onet")."""
     spec = importlib.util.find_spec("mtcnn")
