@@ -41,6 +41,9 @@ from smil_keras.faces import (FaceDetector, MTCNNDetector, box_iou, crop_face, e
                               stored_crop)
 from smil_keras.video import sample_frames
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from train_speed import backend_description  # noqa: E402
+
 FIXTURES = pathlib.Path(
     os.environ.get("SMIL_FIXTURES", pathlib.Path(__file__).resolve().parents[2] / "shared" / "fixtures")
 )
@@ -180,18 +183,6 @@ def match(naive, ours):
     return both, missed, extra
 
 
-def accelerator():
-    """Keras backend and, for JAX, the device it computes on."""
-    import keras
-
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        return f"backend jax on {jax.devices()[0].device_kind}"
-    return f"backend {backend}"
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--num-frames", type=int, default=20, help="frames sampled per video (paper: 20)")
@@ -237,7 +228,7 @@ def main(argv=None):
         print(f"done {name}", file=sys.stderr)
 
     print(f"\nExtraction speed, {args.num_frames} sampled frames per video, {os.cpu_count()} CPU cores, "
-          f"{accelerator()}, load average {os.getloadavg()[0]:.1f}, "
+          f"{backend_description()}, load average {os.getloadavg()[0]:.1f}, "
           f"detect_max_side {args.detect_max_side or None}; naive detector {naive_name}; "
           "fps = sampled frames per second end to end; CPU s = process CPU time, all threads "
           "(steadier than wall time on a shared machine)\n")

@@ -31,6 +31,7 @@ import inspect
 import os
 import pathlib
 import statistics
+import sys
 import tempfile
 import time
 from unittest import mock
@@ -41,6 +42,9 @@ import smil_keras.faces
 from smil_keras.evaluation import VideoPredictor, load_detector
 from smil_keras.faces import MTCNNDetector
 from smil_keras.models import build_detector
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from train_speed import backend_description  # noqa: E402
 
 FIXTURES = os.environ.get(  # as in tests/conftest.py
     "SMIL_FIXTURES", pathlib.Path(__file__).resolve().parents[2] / "shared" / "fixtures")
@@ -137,13 +141,8 @@ def main(argv=None):
             median = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
             rows.append((backbone, load_seconds, len(result["faces"]), median))
 
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        backend += f" on {jax.devices()[0].device_kind}"
     print(f"{pathlib.Path(args.video).name}: {args.frames} frames, crops {args.image_size} px, "
-          f"backend {backend}, {os.cpu_count()} CPU cores, MTCNN on "
+          f"{backend_description()}, {os.cpu_count()} CPU cores, MTCNN on "
           f"{args.detector_device or 'the default device'}, "
           f"median of {args.repeats} runs after one warm-up (seconds)\n")
     print("| backbone | faces | decode (thread) | detect | crop | decode ∥ detect + crop "

@@ -123,6 +123,12 @@ def accelerators():
     return []
 
 
+def backend_description():
+    """"backend NAME" and, when it computes on one, "on" the accelerator's name."""
+    devices = accelerators()
+    return f"backend {keras.backend.backend()}" + (f" on {', '.join(devices)}" if devices else "")
+
+
 def main(argv=None):
     args = parse_args(argv)
     detector, bare = build_models(args)
