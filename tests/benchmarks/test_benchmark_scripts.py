@@ -5,7 +5,6 @@ scripts working while the library's API moves.
 """
 
 import importlib.util
-import os
 import pathlib
 import re
 import subprocess
@@ -88,21 +87,10 @@ def test_pipeline_speed_compares_every_configuration_with_raw_decoding(capsys):
         assert len(row[5].split(",")) == 2  # one ratio per round
 
 
-def run_gpu_checks(out, job, tmp_path, **arguments):
+def run_gpu_checks(out, job, env, **arguments):
     """`benchmarks/gpu_checks.sh OUT JOB` as the lent GPU machine runs it (Keras on JAX, no
-    TensorFlow: importing it fails), rehearsed on the CPU with the scripts' `arguments`."""
-    pytest.importorskip("jax")
-    blocker = tmp_path / "no_tensorflow"
-    blocker.mkdir()
-    (blocker / "sitecustomize.py").write_text(
-        "import importlib.abc, sys\n"
-        "class NoTensorFlow(importlib.abc.MetaPathFinder):\n"
-        "    def find_spec(self, name, path, target=None):\n"
-        "        if name.split('.')[0] == 'tensorflow':\n"
-        "            raise ImportError('no TensorFlow on the GPU machine')\n"
-        "sys.meta_path.insert(0, NoTensorFlow())\n"
-    )
-    env = {**os.environ, "PYTHONPATH": str(blocker), "JAX_PLATFORMS": "cpu", **arguments}
+    TensorFlow: importing it fails, `env`), rehearsed on the CPU with the scripts' `arguments`."""
+    env = {**env, **arguments}
     result = subprocess.run(["bash", str(BENCHMARKS / "gpu_checks.sh"), str(out), job], env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -110,8 +98,10 @@ def run_gpu_checks(out, job, tmp_path, **arguments):
 
 
 @pytest.mark.slow
-def test_gpu_checks_script_runs_the_training_step_on_jax_in_both_precisions(tmp_path):
-    run_gpu_checks(tmp_path / "out", "train", tmp_path, TRAIN_ARGS=(
+def test_gpu_checks_script_runs_the_training_step_on_jax_in_both_precisions(
+    tmp_path, jax_without_tensorflow_env
+):
+    run_gpu_checks(tmp_path / "out", "train", jax_without_tensorflow_env, TRAIN_ARGS=(
         "--backbone tiny --image-size 32 --bags 2 --faces-per-bag 3 --filters 8 --warmup 1 "
         "--steps 1 --repeats 1"))
     for precision in ("mixed_bfloat16", "float32"):
@@ -123,8 +113,11 @@ def test_gpu_checks_script_runs_the_training_step_on_jax_in_both_precisions(tmp_
 
 
 @pytest.mark.slow
-def test_gpu_checks_script_scores_and_extracts_videos_on_jax(fixtures_dir, tmp_path):
-    run_gpu_checks(tmp_path / "out", "video", tmp_path, SMIL_FIXTURES=str(fixtures_dir),
+def test_gpu_checks_script_scores_and_extracts_videos_on_jax(
+    fixtures_dir, tmp_path, jax_without_tensorflow_env
+):
+    run_gpu_checks(tmp_path / "out", "video", jax_without_tensorflow_env,
+                   SMIL_FIXTURES=str(fixtures_dir),
                    PREDICT_ARGS="--backbones tiny --frames 3 --image-size 64 --repeats 1",
                    EXTRACT_ARGS="--videos 480p --num-frames 3")
     predict = (tmp_path / "out" / "predict.md").read_text()

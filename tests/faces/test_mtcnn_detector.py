@@ -3,7 +3,6 @@
 import copy
 import inspect
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -149,27 +148,22 @@ def test_face_is_a_plain_dataclass():
 
 
 @pytest.mark.slow
-def test_jax_backend_without_tensorflow_finds_the_same_faces(detector, load, fixtures_dir):
+def test_jax_backend_without_tensorflow_finds_the_same_faces(
+    detector, load, fixtures_dir, jax_without_tensorflow_env
+):
     # The networks are Keras 3 models and the cascade NumPy: no TensorFlow needed (the lent GPU
     # machines have JAX and no TensorFlow). A subprocess, since the backend is fixed at import.
-    pytest.importorskip("jax")
     photo = fixtures_dir / "images" / "facenet_pytorch" / "multiface.jpg"
     script = textwrap.dedent(f"""
-        import importlib.abc, json, sys
-        class NoTensorFlow(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path, target=None):
-                if name.split(".")[0] == "tensorflow":
-                    raise ImportError("TensorFlow is blocked in this test")
-        sys.meta_path.insert(0, NoTensorFlow())
+        import json
         import cv2
         from smil_keras.faces import MTCNNDetector
         image = cv2.cvtColor(cv2.imread({str(photo)!r}), cv2.COLOR_BGR2RGB)
         faces = MTCNNDetector(min_confidence=0.97).detect([image, image[:, ::-1].copy()])
         print(json.dumps([[[f.box, f.confidence] for f in frame] for frame in faces]))
     """)
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run([sys.executable, "-c", script], env=jax_without_tensorflow_env,
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     on_jax = json.loads(done.stdout.strip().splitlines()[-1])
     image = load("facenet_pytorch/multiface.jpg")
