@@ -269,18 +269,31 @@ def _view_side(bag, margin):
         return tf.minimum(side, bag["image_size"])
 
 
+# libjpeg-turbo crops a JPEG's columns only at MCU boundaries (16 px with the 4:2:0 chroma
+# subsampling that OpenCV and most encoders write; 8 px without subsampling).
+_MCU_WIDTH = 16
+
+
 def _decode(jpegs, corner, side, image_size, flipped=False):
     """JPEG crops `(n,)` -> their `side` window at `corner` `(y, x)`, mirrored if `flipped`, as
     uint8 `(n, image_size, image_size, 3)`. A static `n` gives one decoding op per face,
     cheaper than a `tf.map_fn` loop (parsing and decoding 8 faces of 331 px, 1 thread: 4.4
-    against 5.6 ms)."""
-    window = tf.stack([corner[0], corner[1], side, side])
+    against 5.6 ms).
+
+    The window is decoded from the MCU boundary at or left of `x`, then sliced. Asked for an
+    unaligned `x`, `decode_and_crop_jpeg` decodes from that boundary too, then moves every row
+    with a misaligned `memmove`: on this project's AMD EPYC CPUs that costs from nothing to 25 %
+    more than the whole decoding, depending on the run (`benchmarks/pipeline_speed.py`; the
+    slice here costs about 4 %)."""
+    shift = corner[1] % _MCU_WIDTH
+    window = tf.stack([corner[0], corner[1] - shift, side, side + shift])
     n = jpegs.shape[0]
 
     def decode(jpeg, mirrored):
         # INTEGER_ACCURATE: the pixels OpenCV (and `BagRecord.decoded_crops`) decode, at the
         # speed of TensorFlow's default INTEGER_FAST, which differs from them by up to 14 levels.
         face = tf.io.decode_and_crop_jpeg(jpeg, window, channels=3, dct_method="INTEGER_ACCURATE")
+        face = face[:, shift:shift + side]  # no copy when `shift` is 0
         return tf.reverse(face, [1]) if mirrored else face
 
     def decode_all(mirrored):

@@ -10,6 +10,7 @@ import re
 import subprocess
 import tempfile
 
+import numpy as np
 import pytest
 
 BENCHMARKS = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
@@ -75,16 +76,32 @@ def test_memory_use_measures_training_in_fresh_processes(capsys, monkeypatch, tm
         assert re.fullmatch(r"\d+\.\d", row[7])  # seconds
 
 
-def test_pipeline_speed_compares_every_configuration_with_raw_decoding(capsys):
-    load_script("pipeline_speed").main(
-        ["--bags", "4", "--seconds", "0.05", "--rounds", "2", "--warmup", "0.05"])
-    rows = table_rows(capsys.readouterr().out)
-    assert len(rows) == 10  # 5 configurations, 1 and 2 parallel calls
-    assert [int(row[0]) for row in rows] == [1] * 5 + [2] * 5
+def check_pipeline_rows(rows, threads, configurations):
+    assert [int(row[0]) for row in rows] == [t for t in threads for _ in range(configurations)]
     for row in rows:
-        raw, bags, ratio = float(row[2].split()[0]), float(row[3]), float(row[4])
+        raw, bags, ratio = float(row[2].split()[0]), float(row[3]), float(row[4].strip("*"))
         assert raw > 0 and bags > 0 and ratio > 0
+        assert ratio == pytest.approx(np.median([float(r) for r in row[5].split(",")]), abs=0.01)
         assert len(row[5].split(",")) == 2  # one ratio per round
+
+
+def test_pipeline_speed_compares_every_configuration_with_raw_decoding(capsys):
+    load_script("pipeline_speed").main(["--bags", "4", "--seconds", "0.05", "--rounds", "2",
+                                        "--warmup", "0.05", "--no-isolate"])
+    out = capsys.readouterr().out
+    assert "one process" in out
+    check_pipeline_rows(table_rows(out), [1, 2], 5)  # 5 configurations, 1 and 2 parallel calls
+
+
+def test_pipeline_speed_measures_each_configuration_in_a_fresh_process(capsys):
+    load_script("pipeline_speed").main(["--bags", "4", "--seconds", "0.05", "--rounds", "2",
+                                        "--warmup", "0.05", "--threads", "2",
+                                        "--configs", "defaults", "cache"])
+    out = capsys.readouterr().out
+    assert "each configuration in a fresh process" in out
+    rows = table_rows(out)
+    check_pipeline_rows(rows, [2], 2)
+    assert rows[0][1].startswith("defaults") and rows[1][1] == "cache=True"
 
 
 def run_gpu_checks(out, job, env, **arguments):

@@ -266,3 +266,26 @@ def test_uint8_faces_hold_the_float32_values(shards):
                                 for dtype in ("float32", "uint8"))
     assert bytes_["faces"].dtype == tf.uint8
     np.testing.assert_array_equal(bytes_["faces"].numpy().astype(np.float32), floats["faces"])
+
+
+def test_windows_decoded_from_mcu_boundaries_are_tensorflows_crops(tmp_path):
+    """The pipeline decodes a window from the MCU boundary left of it and slices it (cheaper
+    than TensorFlow's own unaligned crop); the pixels must be those of
+    `tf.io.decode_and_crop_jpeg` at the window itself, at every offset, mirrored or not."""
+    import cv2
+    import skimage.data
+
+    from smil_keras.data.make_bag_dataset import _decode
+
+    photo = skimage.data.astronaut()[40:120, 150:230]  # 80 px of texture: every column differs
+    jpeg = tf.constant(cv2.imencode(".jpg", photo[..., ::-1])[1].tobytes())
+    side = 40
+    for y, x in [(0, 0), (3, 1), (7, 15), (0, 16), (11, 17), (40, 33), (5, 40)]:
+        reference = tf.io.decode_and_crop_jpeg(jpeg, [y, x, side, side], channels=3,
+                                               dct_method="INTEGER_ACCURATE").numpy()
+        for flipped in (False, True):
+            faces = _decode(tf.stack([jpeg, jpeg]), tf.constant([y, x]), tf.constant(side),
+                            side, tf.constant(flipped)).numpy()
+            expected = reference[:, ::-1] if flipped else reference
+            np.testing.assert_array_equal(faces[0], expected, err_msg=f"window at {(y, x)}")
+            np.testing.assert_array_equal(faces[1], expected)
