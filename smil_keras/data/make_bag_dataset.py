@@ -65,11 +65,12 @@ def make_bag_dataset(
     Faces are decoded in parallel (`num_parallel_calls`; deterministic order in evaluation and
     when `seed` is set), only the chosen ones and only their window, kept uint8 until batched,
     and batches are prefetched. Speed (`benchmarks/pipeline_speed.py`, 2 CPU cores): with crops
-    stored by `smil extract` this delivers faces at 0.84 of the rate of plain JPEG decoding of
-    the same crops with 1 worker, and at 0.63-0.80 with 2, depending on the run (what is left
-    is memory traffic: reading the 20 faces of a bag to use 8, stacking, batching, flips);
-    `cache=True` (when the shards fit in memory) saves reading them, and `dtype="float32"`
-    costs a few per cent more (the host's cast, and four times the bytes to move).
+    stored by `smil extract` this delivers faces at 0.86-0.96 of the rate of plain JPEG
+    decoding of the same crops with 1 worker, and at 0.76-0.84 with 2 (median 0.81 over seven
+    runs); what is left is memory traffic (reading and checksumming the 20 faces of a bag to
+    use 8, slicing, stacking, flipping). `cache=True` (when the shards fit in memory) saves the
+    reading (0.91-0.93 with 2 workers), and `dtype="float32"` costs a few per cent more (the
+    host's cast, and four times the bytes to move).
 
     The dataset works with `model.fit`, `model.predict` and `tf.distribute`
     (`strategy.experimental_distribute_dataset`). With `face_labels=True` the extra

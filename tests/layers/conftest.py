@@ -100,6 +100,11 @@ def _gradients(fn, *args):
         import jax
 
         grads = jax.grad(fn, argnums=tuple(range(len(args))))(*args)
+    elif backend == "torch":
+        import torch
+
+        args = [arg.detach().requires_grad_(True) for arg in args]
+        grads = torch.autograd.grad(fn(*args), args)
     else:
         pytest.skip(f"no gradient helper for backend {backend}")
     return [np.asarray(ops.convert_to_numpy(g), "float64") for g in grads]
