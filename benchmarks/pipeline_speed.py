@@ -32,6 +32,7 @@ workers 0.63 instead of 0.80 of raw decoding, see `RESULTS.md`).
 """
 
 import argparse
+import functools
 import glob
 import json
 import os
@@ -107,12 +108,18 @@ def link_passes(shards, epoch_folder, passes):
             os.symlink(path, os.path.join(epoch_folder, f"pass{k}-{os.path.basename(path)}"))
 
 
+@functools.cache
+def stored_jpegs(path):
+    """The JPEG crops of the bags in `path`, in memory (read once per process)."""
+    return [jpeg for record in read_bags(path) for jpeg in record.crops]
+
+
 def measure(folder, config, threads, args):
     """Per-round faces/s of raw decoding and of `make_bag_dataset` in configuration `config`,
     alternating, with `threads` parallel calls, on the bags written in `folder`."""
     _, crops, options = CONFIGS[config]
     path = os.path.join(folder, crops)
-    jpegs = [jpeg for record in read_bags(path) for jpeg in record.crops]
+    jpegs = stored_jpegs(path)
     if not options.get("cache"):  # cached records are not read again: one pass is enough
         path = os.path.join(folder, crops + "-epoch")
     raw = tf.data.Dataset.from_tensor_slices(jpegs).repeat().map(
