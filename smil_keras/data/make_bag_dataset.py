@@ -62,15 +62,17 @@ def make_bag_dataset(
     `instances=None` every face is used and `M` is the largest bag of the batch (padded per
     batch); with `instances=k`, `k` faces evenly spread over the bag are used and `M = k`.
 
-    Faces are decoded in parallel (`num_parallel_calls`; deterministic order in evaluation and
-    when `seed` is set), only the chosen ones and only their window, kept uint8 until batched,
-    and batches are prefetched. Speed (`benchmarks/pipeline_speed.py`, 2 CPU cores): with crops
-    stored by `smil extract` this delivers faces at 0.86-0.96 of the rate of plain JPEG
-    decoding of the same crops with 1 worker, and at 0.76-0.84 with 2 (median 0.81 over seven
-    runs); what is left is memory traffic (reading and checksumming the 20 faces of a bag to
-    use 8, slicing, stacking, flipping). `cache=True` (when the shards fit in memory) saves the
-    reading (0.91-0.93 with 2 workers), and `dtype="float32"` costs a few per cent more (the
-    host's cast, and four times the bytes to move).
+    Bags are parsed and their faces chosen in parallel (`num_parallel_calls`; deterministic
+    order in evaluation and when `seed` is set); only the chosen faces are decoded, only their
+    window, uint8. With `instances` set, a batch is decoded at once, a few bags in parallel,
+    each face straight into its slot of the batch (`num_parallel_calls` batches at a time);
+    batches are prefetched. Speed (`benchmarks/pipeline_speed.py`, 2 CPU cores): with crops
+    stored by `smil extract` this delivers faces at 0.97 of the rate of plain JPEG decoding of
+    the same crops with 1 worker, and at 0.83-0.90 with 2 (median 0.85 over seven runs); what
+    is left is memory traffic (reading and checksumming the 20 faces of a bag to use 8,
+    slicing, flipping). `cache=True` (when the shards fit in memory) saves the reading (0.94
+    with 2 workers), and `dtype="float32"` costs several per cent more (the host's cast, and
+    four times the bytes to move: 0.77 with 2 workers).
 
     The dataset works with `model.fit`, `model.predict` and `tf.distribute`
     (`strategy.experimental_distribute_dataset`). With `face_labels=True` the extra
@@ -103,7 +105,7 @@ def make_bag_dataset(
             without).
         flip: training horizontal flips (probability 0.5 per bag).
         drop_remainder: drop the last incomplete batch.
-        num_parallel_calls: parallelism of the decoding map.
+        num_parallel_calls: bags parsed at once, and batches decoded at once.
         cycle_length: shards read at once in training.
         dtype: `"uint8"` or `"float32"` faces. A Keras model casts uint8 inputs to its input
             dtype itself, on its device: uint8 saves the host a cast and moves 4x fewer bytes
@@ -154,26 +156,21 @@ def make_bag_dataset(
             weights=[0.5, 0.5], seed=seed, rerandomize_each_iteration=True,
         )
 
-    def to_inputs(bag, chosen, count, corner, side, flipped=False):
-        """Model inputs and label of the `count` chosen faces, their `side` window at `corner`,
-        padded to `instances` if set."""
+    def plan(bag, chosen, count, corner, side, flipped):
+        """What to decode of a bag (its chosen JPEGs padded to `instances` if set, and the
+        window of their view), the rest of its model inputs, and its label."""
         pad = 0 if instances is None else instances - count
-        mask = tf.pad(tf.ones([count], tf.bool), [[0, pad]])
-        if instances is None:
-            faces = _decode(tf.gather(bag["faces"], chosen), corner, side, image_size, flipped)
-        else:
-            # A static number of faces decodes with unrolled ops, cheaper than a loop (`_decode`).
-            # Padding slots decode the bag's first face (short bags are rare), then are zeroed.
-            slots = tf.ensure_shape(tf.pad(chosen, [[0, pad]]), [instances])
-            faces = _decode(tf.gather(bag["faces"], slots), corner, side, image_size, flipped)
-            faces = tf.cond(pad > 0, lambda: tf.where(mask[:, None, None, None], faces, 0),
-                            lambda: faces)
-        inputs = {"faces": faces, "mask": mask}
+        # Padding slots take the bag's first face (short bags are rare); it is zeroed later.
+        slots = chosen if instances is None else tf.ensure_shape(tf.pad(chosen, [[0, pad]]),
+                                                                  [instances])
+        per_face = {"jpegs": tf.gather(bag["faces"], slots),
+                    "mask": tf.pad(tf.ones([count], tf.bool), [[0, pad]])}
         if face_labels:
-            inputs["face_labels"] = tf.pad(tf.gather(bag["face_labels"], chosen), [[0, pad]],
-                                           constant_values=-1)
-        inputs = {name: tf.ensure_shape(value, [instances] + value.shape[1:])
-                  for name, value in inputs.items()}  # a static M: XLA compiles once
+            per_face["face_labels"] = tf.pad(tf.gather(bag["face_labels"], chosen), [[0, pad]],
+                                             constant_values=-1)
+        inputs = {name: tf.ensure_shape(value, [instances])  # a static M: XLA compiles once
+                  for name, value in per_face.items()}
+        inputs.update(corner=corner, side=side, flipped=flipped)
         return inputs, tf.cast(bag["label"][None], tf.float32)
 
     if training:
@@ -195,8 +192,8 @@ def make_bag_dataset(
                 corner = tf.random.stateless_uniform([2], crop_seed, 0, free + 1, tf.int32)
             else:
                 corner = tf.fill([2], free // 2)
-            flipped = flip and tf.random.stateless_uniform([], flip_seed) < 0.5
-            return to_inputs(bag, chosen, count, corner, side, flipped)
+            flipped = tf.logical_and(flip, tf.random.stateless_uniform([], flip_seed) < 0.5)
+            return plan(bag, chosen, count, corner, side, flipped)
 
         bags = bags.map(train_bag, num_parallel_calls=num_parallel_calls,
                         deterministic=deterministic)
@@ -212,19 +209,28 @@ def make_bag_dataset(
                 chosen = tf.cast(tf.round(positions), tf.int32)
             side = _view_side(bag, margin)
             corner = tf.fill([2], (bag["image_size"] - side) // 2)
-            return to_inputs(bag, chosen, tf.size(chosen), corner, side)
+            return plan(bag, chosen, tf.size(chosen), corner, side, tf.constant(False))
 
         bags = bags.map(eval_bag, num_parallel_calls=num_parallel_calls, deterministic=True)
 
     # Faces stay uint8 up to here: batching float32 would copy four times the bytes.
-    if instances is None:
+    if instances is None:  # bags of any length: decoded bag by bag, padded per batch
+
+        def decode_bag(inputs, label):
+            faces = _decode(inputs["jpegs"], inputs["corner"], inputs["side"], image_size,
+                            inputs["flipped"])
+            return _with_faces(inputs, faces), label
+
+        bags = bags.map(decode_bag, num_parallel_calls=num_parallel_calls, deterministic=True)
         padding = {"faces": tf.constant(0, tf.uint8), "mask": False}
         if face_labels:
             padding["face_labels"] = -1
         batches = bags.padded_batch(batch_size, padding_values=(padding, 0.0),
                                     drop_remainder=drop_remainder)
-    else:
-        batches = bags.batch(batch_size, drop_remainder=drop_remainder)
+    else:  # `instances` faces per bag: decoded a batch at a time, straight into the batch
+        batches = bags.batch(batch_size, drop_remainder=drop_remainder).map(
+            lambda inputs, label: (_with_faces(inputs, _decode_batch(inputs, image_size)), label),
+            num_parallel_calls=num_parallel_calls, deterministic=deterministic)
     if dtype == "float32":
         batches = batches.map(lambda inputs, label: (
             {**inputs, "faces": tf.cast(inputs["faces"], tf.float32)}, label),
@@ -275,11 +281,49 @@ def _view_side(bag, margin):
 _MCU_WIDTH = 16
 
 
+def _with_faces(inputs, faces):
+    """The model inputs of a plan (`make_bag_dataset`'s `plan`): its faces for its JPEGs and
+    their window."""
+    rest = {name: value for name, value in inputs.items()
+            if name not in ("jpegs", "corner", "side", "flipped")}
+    return {"faces": faces, **rest}
+
+
+def _decode_batch(inputs, image_size):
+    """The faces `(B, M, S, S, 3)` of a batch of plans (JPEGs `(B, M)`, windows, flips, masks).
+
+    Bag after bag (a few at once), each face is written into its slot of the batch: one copy
+    for the whole batch. Stacking each bag, then batching the bags, copied every face twice;
+    the 2 MB stack of each bag also made the speed vary from process to process (0.70-0.87 of
+    raw decoding with 2 workers, against 0.82-0.90 this way; `benchmarks/pipeline_speed.py`)."""
+    jpegs = inputs["jpegs"]
+    bags, m = tf.shape(jpegs)[0], jpegs.shape[1]
+    faces = tf.TensorArray(tf.uint8, size=bags * m, element_shape=[image_size, image_size, 3])
+
+    def decode_bag(b, faces):
+        views = _decode(jpegs[b], inputs["corner"][b], inputs["side"][b], image_size,
+                        inputs["flipped"][b])
+        for j, view in enumerate(views):
+            faces = faces.write(b * m + j, view)
+        return b + 1, faces
+
+    _, faces = tf.while_loop(lambda b, _: b < bags, decode_bag, [0, faces],
+                             parallel_iterations=_BAGS_AT_ONCE)
+    faces = tf.reshape(faces.stack(), [bags, m, image_size, image_size, 3])
+    mask = inputs["mask"]
+    return tf.cond(tf.reduce_all(mask), lambda: faces,  # zero the padding slots, if any
+                   lambda: tf.where(mask[:, :, None, None, None], faces, tf.constant(0, tf.uint8)))
+
+
+# Bags of a batch decoded at once by `_decode_batch` (on top of `num_parallel_calls` batches).
+_BAGS_AT_ONCE = 4
+
+
 def _decode(jpegs, corner, side, image_size, flipped=False):
     """JPEG crops `(n,)` -> their `side` window at `corner` `(y, x)`, mirrored if `flipped`, as
-    uint8 `(n, image_size, image_size, 3)`. A static `n` gives one decoding op per face,
-    cheaper than a `tf.map_fn` loop (parsing and decoding 8 faces of 331 px, 1 thread: 4.4
-    against 5.6 ms).
+    uint8 `(image_size, image_size, 3)` faces: a list of `n` faces when `n` is static (one
+    decoding op per face, cheaper than a `tf.map_fn` loop: parsing and decoding 8 faces of
+    331 px, 1 thread, 4.4 against 5.6 ms), else one `(n, image_size, image_size, 3)` tensor.
 
     The window is decoded from the MCU boundary at or left of `x`, then sliced. Asked for an
     unaligned `x`, `decode_and_crop_jpeg` decodes from that boundary too, then moves every row
@@ -299,17 +343,19 @@ def _decode(jpegs, corner, side, image_size, flipped=False):
 
     def decode_all(mirrored):
         if n is None:
-            return tf.map_fn(lambda jpeg: decode(jpeg, mirrored), jpegs,
-                             fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
-        return tf.stack([decode(jpegs[i], mirrored) for i in range(n)])
+            return [tf.map_fn(lambda jpeg: decode(jpeg, mirrored), jpegs,
+                              fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))]
+        return [decode(jpegs[i], mirrored) for i in range(n)]
+
+    def resized(faces):
+        return [tf.cast(tf.clip_by_value(tf.round(tf.image.resize(
+            tf.cast(face, tf.float32), [image_size, image_size])), 0, 255), tf.uint8)
+            for face in faces]
 
     # Only flipped bags reverse: a `tf.reverse` over no axis still copies.
     faces = decode_all(False) if flipped is False else tf.cond(
         flipped, lambda: decode_all(True), lambda: decode_all(False))
-    faces = tf.cond(
-        tf.equal(side, image_size),
-        lambda: faces,
-        lambda: tf.cast(tf.clip_by_value(tf.round(tf.image.resize(
-            tf.cast(faces, tf.float32), [image_size, image_size])), 0, 255), tf.uint8),
-    )
-    return tf.ensure_shape(faces, [n, image_size, image_size, 3])
+    faces = tf.cond(tf.equal(side, image_size), lambda: faces, lambda: resized(faces))
+    if n is None:
+        return tf.ensure_shape(faces[0], [None, image_size, image_size, 3])
+    return [tf.ensure_shape(face, [image_size, image_size, 3]) for face in faces]

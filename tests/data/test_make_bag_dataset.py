@@ -284,8 +284,9 @@ def test_windows_decoded_from_mcu_boundaries_are_tensorflows_crops(tmp_path):
         reference = tf.io.decode_and_crop_jpeg(jpeg, [y, x, side, side], channels=3,
                                                dct_method="INTEGER_ACCURATE").numpy()
         for flipped in (False, True):
-            faces = _decode(tf.stack([jpeg, jpeg]), tf.constant([y, x]), tf.constant(side),
-                            side, tf.constant(flipped)).numpy()
+            faces = [face.numpy() for face in _decode(
+                tf.stack([jpeg, jpeg]), tf.constant([y, x]), tf.constant(side), side,
+                tf.constant(flipped))]
             expected = reference[:, ::-1] if flipped else reference
             np.testing.assert_array_equal(faces[0], expected, err_msg=f"window at {(y, x)}")
             np.testing.assert_array_equal(faces[1], expected)
