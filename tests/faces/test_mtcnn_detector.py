@@ -83,6 +83,17 @@ def test_downscaled_detection_maps_back_to_full_resolution(detector, load):
         assert np.hypot(x - small.landmarks[name][0], y - small.landmarks[name][1]) < 0.05 * full.box[2]
 
 
+def test_frames_without_a_face_at_the_reduced_size_get_a_second_look(detector, load):
+    image = load("face_recognition/obama.jpg")  # 910x1137; at 24 px MTCNN cannot find a face
+    assert variant(detector, detect_max_side=24, second_look=False).detect([image]) == [[]]
+    full = variant(detector, detect_max_side=None).detect([image])[0]
+    assert len(full) == 1
+    again = variant(detector, detect_max_side=24).detect([image, image])
+    for position, faces in enumerate(again):
+        assert [(f.box, f.frame_index) for f in faces] == [(full[0].box, position)]
+        assert faces[0].confidence == pytest.approx(full[0].confidence)
+
+
 def test_batch_gives_the_same_faces_as_one_frame_at_a_time(detector, load):
     multiface, obama = load("facenet_pytorch/multiface.jpg"), load("face_recognition/obama.jpg")
     frames = [multiface, obama, multiface, np.ascontiguousarray(multiface[:, ::-1])]
