@@ -282,11 +282,15 @@ _MCU_WIDTH = 16
 
 
 def _with_faces(inputs, faces):
-    """The model inputs of a plan (`make_bag_dataset`'s `plan`): its faces for its JPEGs and
-    their window."""
+    """The model inputs of a plan (`make_bag_dataset`'s `plan`): `faces` in place of the JPEGs
+    and their window."""
     rest = {name: value for name, value in inputs.items()
             if name not in ("jpegs", "corner", "side", "flipped")}
     return {"faces": faces, **rest}
+
+
+# Bags of a batch decoded at once by `_decode_batch` (on top of `num_parallel_calls` batches).
+_BAGS_AT_ONCE = 4
 
 
 def _decode_batch(inputs, image_size):
@@ -313,10 +317,6 @@ def _decode_batch(inputs, image_size):
     mask = inputs["mask"]
     return tf.cond(tf.reduce_all(mask), lambda: faces,  # zero the padding slots, if any
                    lambda: tf.where(mask[:, :, None, None, None], faces, tf.constant(0, tf.uint8)))
-
-
-# Bags of a batch decoded at once by `_decode_batch` (on top of `num_parallel_calls` batches).
-_BAGS_AT_ONCE = 4
 
 
 def _decode(jpegs, corner, side, image_size, flipped=False):
