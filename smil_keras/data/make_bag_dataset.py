@@ -319,11 +319,12 @@ def _decode_batch(inputs, image_size):
                    lambda: tf.where(mask[:, :, None, None, None], faces, tf.constant(0, tf.uint8)))
 
 
-def _decode(jpegs, corner, side, image_size, flipped=False):
-    """JPEG crops `(n,)` -> their `side` window at `corner` `(y, x)`, mirrored if `flipped`, as
-    uint8 `(image_size, image_size, 3)` faces: a list of `n` faces when `n` is static (one
-    decoding op per face, cheaper than a `tf.map_fn` loop: parsing and decoding 8 faces of
-    331 px, 1 thread, 4.4 against 5.6 ms), else one `(n, image_size, image_size, 3)` tensor.
+def _decode(jpegs, corner, side, image_size, flipped):
+    """JPEG crops `(n,)` -> their `side` window at `corner` `(y, x)`, mirrored if `flipped` (a
+    boolean tensor), as uint8 `(image_size, image_size, 3)` faces: a list of `n` faces when `n`
+    is static (one decoding op per face, cheaper than a `tf.map_fn` loop: parsing and decoding
+    8 faces of 331 px, 1 thread, 4.4 against 5.6 ms), else one `(n, image_size, image_size, 3)`
+    tensor.
 
     The window is decoded from the MCU boundary at or left of `x`, then sliced. Asked for an
     unaligned `x`, `decode_and_crop_jpeg` decodes from that boundary too, then moves every row
@@ -353,8 +354,7 @@ def _decode(jpegs, corner, side, image_size, flipped=False):
             for face in faces]
 
     # Only flipped bags reverse: a `tf.reverse` over no axis still copies.
-    faces = decode_all(False) if flipped is False else tf.cond(
-        flipped, lambda: decode_all(True), lambda: decode_all(False))
+    faces = tf.cond(flipped, lambda: decode_all(True), lambda: decode_all(False))
     faces = tf.cond(tf.equal(side, image_size), lambda: faces, lambda: resized(faces))
     if n is None:
         return tf.ensure_shape(faces[0], [None, image_size, image_size, 3])
