@@ -3,7 +3,7 @@
 The record format is documented in `smil_keras.bags.schema`.
 """
 
-from smil_keras.bags.bag_format_error import BagFormatError
+from smil_keras.errors import BagFormatError
 from smil_keras.bags.bag_record import BagRecord
 from smil_keras.bags.bag_shard_writer import BagShardWriter
 from smil_keras.bags.extract_to_shards import extract_to_shards, find_videos

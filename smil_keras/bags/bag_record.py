@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from smil_keras.bags import schema
-from smil_keras.bags.bag_format_error import BagFormatError
+from smil_keras.errors import BagFormatError
 
 
 def encode_jpeg(crop, quality=95):

@@ -5,7 +5,7 @@ import dataclasses
 import json
 import os
 
-from smil_keras.bags.bag_format_error import BagFormatError
+from smil_keras.errors import BagFormatError
 
 MANIFEST_CSV = "manifest.csv"
 MANIFEST_JSON = "manifest.json"

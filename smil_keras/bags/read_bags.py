@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from smil_keras.bags.bag_format_error import BagFormatError
+from smil_keras.errors import BagFormatError
 from smil_keras.bags.bag_record import BagRecord
 from smil_keras.bags.shard_files import find_shards
 

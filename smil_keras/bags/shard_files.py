@@ -4,7 +4,7 @@ import glob
 import os
 import struct
 
-from smil_keras.bags.bag_format_error import BagFormatError
+from smil_keras.errors import BagFormatError
 from smil_keras.bags.schema import SHARD_SUFFIX
 
 

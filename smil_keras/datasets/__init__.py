@@ -1,7 +1,7 @@
 """DeepFake datasets: FF++, DFDC and Celeb-DF readers, the FFPMS builder, synthetic partial attacks."""
 
 from smil_keras.datasets.celebdf import read_celebdf
-from smil_keras.datasets.dataset_format_error import DatasetFormatError
+from smil_keras.errors import DatasetFormatError
 from smil_keras.datasets.dfdc import read_dfdc
 from smil_keras.datasets.ffpms import (
     build_ffpms,

@@ -4,7 +4,7 @@ import logging
 import pathlib
 import re
 
-from smil_keras.datasets.dataset_format_error import DatasetFormatError
+from smil_keras.errors import DatasetFormatError
 from smil_keras.datasets.ffpp import VIDEO_EXTENSIONS
 from smil_keras.datasets.video_entry import VideoEntry
 

@@ -7,7 +7,7 @@ import threading
 
 from smil_keras.faces.cropping import crop_face
 from smil_keras.faces.tracking import link_tracks
-from smil_keras.faces.no_faces_error import NoFacesError
+from smil_keras.errors import NoFacesError
 from smil_keras.faces.video_faces import VideoFaces
 from smil_keras.video import sample_frames
 

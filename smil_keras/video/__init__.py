@@ -2,6 +2,6 @@
 
 from smil_keras.video.frame_sample import FrameSample
 from smil_keras.video.sampling import sample_frames, uniform_indices
-from smil_keras.video.video_read_error import VideoReadError
+from smil_keras.errors import VideoReadError
 
 __all__ = ["FrameSample", "VideoReadError", "sample_frames", "uniform_indices"]

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from smil_keras.video.frame_sample import FrameSample
-from smil_keras.video.video_read_error import VideoReadError
+from smil_keras.errors import VideoReadError
 
 logger = logging.getLogger(__name__)
 
