@@ -76,6 +76,26 @@ class BagFormatError(ValueError):
         return (type(self), (self.path, self.reason))
 
 
+class NoBagsError(ValueError):
+    """Bag shards that hold no bag at all (empty files): a dataset of them would have no batch.
+
+    Args:
+        paths: the shard files, all empty.
+
+    Example:
+
+    >>> str(NoBagsError(["bags/a.tfrecord", "bags/b.tfrecord"]))
+    'no bag in the shards bags/a.tfrecord, bags/b.tfrecord: every file is empty'
+    """
+
+    def __init__(self, paths):
+        self.paths = [str(path) for path in paths]
+        super().__init__(f"no bag in the shards {', '.join(self.paths)}: every file is empty")
+
+    def __reduce__(self):
+        return (type(self), (self.paths,))
+
+
 class DatasetFormatError(ValueError):
     """A dataset file or folder is missing, malformed or laid out in an unknown way.
 
@@ -147,6 +167,51 @@ class ViewMismatchError(ValueError):
 
     def __reduce__(self):
         return (type(self), (self.field, self.model_value, self.given_value))
+
+
+class MaskError(ValueError):
+    """A mask that does not fit a layer's inputs: not `(batch, M)` like them, or not 0/1.
+
+    Args:
+        layer: the name of the layer given the mask.
+        reason: what is wrong, naming the expected and the actual shape or values.
+
+    Example:
+
+    >>> print(MaskError("pooling", "expected shape (2, 5), got (5, 2)"))
+    bad mask for layer 'pooling': expected shape (2, 5), got (5, 2)
+    """
+
+    def __init__(self, layer, reason):
+        self.layer = layer
+        self.reason = reason
+        super().__init__(f"bad mask for layer {layer!r}: {reason}")
+
+    def __reduce__(self):
+        return (type(self), (self.layer, self.reason))
+
+
+class ModelFileError(ValueError):
+    """A saved model file that cannot be used: corrupt or truncated, not a Keras model, or not
+    an S-MIL detector (a missing file is a `FileNotFoundError`).
+
+    Args:
+        path: the model file.
+        reason: what is wrong with it.
+
+    Example:
+
+    >>> print(ModelFileError("runs/smil/best.keras", "corrupt or truncated"))
+    bad model file runs/smil/best.keras: corrupt or truncated
+    """
+
+    def __init__(self, path, reason):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"bad model file {self.path}: {reason}")
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.reason))
 
 
 class LockedError(OSError):

@@ -21,6 +21,25 @@ def backbone_names():
     return ["tiny", *sorted(application_constructors())]
 
 
+def backbone_preprocessing(backbone):
+    """The name of ``backbone``'s own pixel preprocessing (a `FaceView`'s ``preprocessing``).
+
+    ``"tiny"`` for a `TinyBackbone`; the lower-case ``keras.applications`` network name for a
+    backbone from `build_backbone` (``"xception"``, ``"resnet50"``: the network's
+    ``preprocess_input``, `ApplicationPreprocessing`); any other model's own name.
+
+    Example:
+    >>> backbone_preprocessing(build_backbone("mobilenetv2", image_size=32))
+    'mobilenetv2'
+    """
+    if isinstance(backbone, TinyBackbone):
+        return "tiny"
+    for layer in backbone.layers:
+        if isinstance(layer, ApplicationPreprocessing):
+            return layer.application.lower()
+    return backbone.name
+
+
 def build_backbone(name="xception", image_size=299, weights=None):
     """Builds a backbone mapping face crops ``(N, S, S, 3)`` in [0, 255] to ``(N, D)``.
 

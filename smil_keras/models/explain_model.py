@@ -22,6 +22,7 @@ def explain_model(detector):
       whose decision is read from the state after it).
 
     Masked faces get 0 in both per-face outputs. Works on detectors loaded from ``.keras``.
+    The outputs are the detector's `SMILDetector.explanation_outputs`.
 
     Args:
         detector: a `SMILDetector` (from `build_detector` or ``keras.saving.load_model``).
@@ -36,6 +37,9 @@ def explain_model(detector):
     """
     if not isinstance(detector, SMILDetector):
         raise TypeError(
-            f"explain_model needs a SMILDetector (from build_detector), got {type(detector).__name__}."
+            "explain_model needs a SMILDetector (from build_detector), "
+            f"got {type(detector).__name__}."
         )
-    return keras.Model(detector.input, dict(detector._explanation_outputs), name=f"{detector.name}_explainer")
+    return keras.Model(
+        detector.input, detector.explanation_outputs, name=f"{detector.name}_explainer"
+    )

@@ -1,28 +1,17 @@
 """The video-level DeepFake detector: a backbone per face, then a multiple-instance head."""
 
-import keras
-from keras import ops
+import dataclasses
 
-from smil_keras.layers import (
-    AttentionMILPooling,
-    NoisyOrMILPooling,
-    ScorePooling,
-    SMILPooling,
-    SpatialTemporalEncoder,
-)
-from smil_keras.models.backbone import build_backbone
+import keras
+
+from smil_keras.faces.face_view import DEFAULT_INSTANCES, DEFAULT_MARGIN, FaceView
+from smil_keras.models.backbone import backbone_preprocessing, build_backbone
+from smil_keras.models.detector_heads import HEADS, VARIANTS, check_variant
 from smil_keras.models.face_encoder import FaceEncoder
 
-VARIANTS = ("s-mil", "s-mil-t", "mil", "att-mil", "xn-avg", "xn-max", "lstm")
+__all__ = ["VARIANTS", "SMILDetector", "build_detector"]
 
-# Clip for turning probabilities back into log-odds (S-MIL-T's per-face probability).
-_EPSILON = 1e-7
-
-
-def _check_variant(variant):
-    """Raises a `ValueError` naming the valid variants unless ``variant`` is one of them."""
-    if variant not in VARIANTS:
-        raise ValueError(f"Unknown variant {variant!r}; expected one of {list(VARIANTS)}.")
+DEFAULT_IMAGE_SIZE = 299
 
 
 @keras.saving.register_keras_serializable(package="smil_keras")
@@ -30,22 +19,19 @@ class SMILDetector(keras.Model):
     """Video-level fake probability from a bag of face crops (S-MIL, Li et al. 2020).
 
     Every face goes through the backbone (one call for the whole batch, `FaceEncoder`),
-    giving a bag ``H = [h_1, ..., h_M]`` of embeddings per video, which one of these heads
-    turns into the probability that the video is fake:
+    giving a bag ``H = [h_1, ..., h_M]`` of embeddings per video, which the variant's head
+    (`HEADS`, in `smil_keras.models.detector_heads`) turns into the probability that the
+    video is fake: ``"s-mil"`` and ``"s-mil-t"`` (the paper's, Eq. 9-12), ``"mil"``
+    (noisy-or, Eq. 4), ``"att-mil"`` (Ilse et al. 2018), ``"xn-avg"`` / ``"xn-max"``
+    (frame-based XceptionNet, Eq. 2), ``"lstm"``.
 
-    - ``"s-mil"``: S-MIL (Eq. 9/10) on ``c = ReLU(Conv1D_{1, filters}(H))``, the paper's
-      "S-MIL, k = 1" (the spatial branch of Eq. 11, so that S-MIL is S-MIL-T restricted to
-      ``k = 1``).
-    - ``"s-mil-t"``: spatial-temporal bags ``c^k`` for ``k`` in ``kernel_sizes`` (Eq. 11),
-      each pooled by its own S-MIL into ``p_k``; the K bags form a super-bag pooled by S-MIL
-      again, ``p = S-MIL(p_1, ..., p_K)`` (Eq. 12), with attention ``b_k`` computed from the
-      bags' pooled embeddings ``sum_j a^k_j c^k_j``.
-    - ``"mil"``: noisy-or MIL, ``p = 1 - prod_j (1 - p_j)`` (Eq. 4).
-    - ``"att-mil"``: attention MIL of Ilse et al. (2018), gated with ``gated=True``.
-    - ``"xn-avg"`` / ``"xn-max"``: a per-face classifier averaged / maxed over the faces
-      (Eq. 2), the paper's frame-based XceptionNet baselines.
-    - ``"lstm"``: an LSTM over the face sequence, then a sigmoid classifier on its state
-      after the last real face.
+    The detector carries its `FaceView` (``detector.view``): the face size, margin, faces
+    per training bag and pixel preprocessing it is trained on, saved in its config, so that
+    data, evaluation, prediction and export read it from the model.
+
+    The head computes in the backbone's dtype (its temporal convolutions and LSTM run in
+    bfloat16 under ``mixed_bfloat16`` when the backbone does); the poolings and classifiers
+    compute in float32 by design, so the outputs are float32.
 
     The graph is built in ``__init__`` (a functional subclass); ``get_config`` stores the
     backbone's architecture and these arguments, so ``.keras`` files reload without any
@@ -54,7 +40,7 @@ class SMILDetector(keras.Model):
     Args:
         backbone: a `keras.Model` mapping faces ``(N, S, S, 3)`` in [0, 255] to ``(N, D)``,
             e.g. from `build_backbone`.
-        variant: one of `VARIANTS`.
+        variant: one of `VARIANTS` (the keys of `HEADS`).
         filters: int, filters ``r`` of each temporal convolution (Eq. 11; paper: 512).
             S-MIL variants only.
         kernel_sizes: tuple of ints, temporal kernel sizes of ``"s-mil-t"`` (default
@@ -63,6 +49,11 @@ class SMILDetector(keras.Model):
         attention_units: int, hidden size of the attention network (``"att-mil"``).
         gated: bool, gated attention (``"att-mil"``).
         lstm_units: int, LSTM size (``"lstm"``).
+        view: a `FaceView` (or its config dict), or ``None`` for
+            ``FaceView(image_size=<backbone input size>, preprocessing=<backbone's>)``
+            (margin 1.3, 8 faces per training bag; detectors saved before the view existed
+            load with these). Its ``image_size`` and ``preprocessing`` must be the
+            backbone's.
         **kwargs: passed to `keras.Model` (e.g. ``name``).
 
     Call arguments:
@@ -74,12 +65,14 @@ class SMILDetector(keras.Model):
         Float ``(batch, 1)``, the probability that each video is fake.
 
     Masking: faces with ``mask`` False never change the output; a batch may mix bags of
-    different sizes padded to the same ``M``. See `explain_model` for per-face scores and
-    attention, and `frame_model` for single-face scores.
+    different sizes padded to the same ``M``. See `explanation_outputs` / `explain_model`
+    for per-face scores and attention, and `frame_model` for single-face scores.
 
     Example:
     >>> detector = SMILDetector(build_backbone("tiny", image_size=32), variant="s-mil-t",
     ...                         filters=16)
+    >>> detector.view
+    FaceView(image_size=32, margin=1.3, instances=8, preprocessing='tiny')
     >>> faces = np.random.uniform(0, 255, (2, 6, 32, 32, 3)).astype("float32")
     >>> mask = np.array([[True] * 6, [True] * 4 + [False] * 2])
     >>> detector.predict({"faces": faces, "mask": mask}).shape
@@ -96,9 +89,10 @@ class SMILDetector(keras.Model):
         attention_units=128,
         gated=False,
         lstm_units=256,
+        view=None,
         **kwargs,
     ):
-        _check_variant(variant)
+        check_variant(variant)
         if variant == "s-mil" and kernel_sizes not in (None, (1,), [1]):
             raise ValueError(
                 f"'s-mil' is the k = 1 version; got kernel_sizes={kernel_sizes}. Use 's-mil-t'."
@@ -106,16 +100,25 @@ class SMILDetector(keras.Model):
         if kernel_sizes is None:
             kernel_sizes = (1, 2, 3) if variant == "s-mil-t" else (1,)
         kernel_sizes = tuple(int(k) for k in kernel_sizes)
-        image_size = backbone.input_shape[1]
+        view = _backbone_view(backbone, view)
+        # The head computes in the backbone's compute dtype (its embeddings' dtype).
+        policy = _policy_of(backbone)
 
         # === Graph ===
-        faces = keras.Input((None, image_size, image_size, 3), name="faces")
+        faces = keras.Input((None, view.image_size, view.image_size, 3), name="faces")
         mask = keras.Input((None,), dtype="bool", name="mask")
-        embeddings = FaceEncoder(backbone, name="face_encoder")(faces)
+        embeddings = FaceEncoder(backbone, dtype=policy, name="face_encoder")(faces)
         if dropout:
-            embeddings = keras.layers.Dropout(dropout, name="dropout")(embeddings)
-        explanation = _head(
-            variant, embeddings, mask, filters, kernel_sizes, attention_units, gated, lstm_units
+            embeddings = keras.layers.Dropout(dropout, dtype=policy, name="dropout")(embeddings)
+        explanation = HEADS[variant](
+            embeddings,
+            mask,
+            filters=filters,
+            kernel_sizes=kernel_sizes,
+            attention_units=attention_units,
+            gated=gated,
+            lstm_units=lstm_units,
+            dtype=policy,
         )
         kwargs.setdefault("name", f"{variant.replace('-', '_')}_detector")
         super().__init__(
@@ -133,13 +136,27 @@ class SMILDetector(keras.Model):
         self.attention_units = attention_units
         self.gated = gated
         self.lstm_units = lstm_units
-        # Per-face outputs on the same graph, read by `explain_model`.
-        self._explanation_outputs = explanation
+        self.view = view
+        self._explanation = dict(explanation)
 
     @property
     def image_size(self):
-        """Side ``S`` of the face crops the detector expects."""
-        return self.backbone.input_shape[1]
+        """Side ``S`` of the face crops the detector expects (``view.image_size``)."""
+        return self.view.image_size
+
+    @property
+    def explanation_outputs(self):
+        """The per-face outputs of the detector's graph, a dict of symbolic tensors.
+
+        - ``"fake_probability"`` ``(B, 1)``: the detector's output.
+        - ``"face_probability"`` ``(B, M)``: each face's fake probability, 0 on padding.
+        - ``"attention"`` ``(B, M)``: each face's weight in the decision, summing to 1 over
+          the real faces, 0 on padding.
+
+        ``keras.Model(detector.input, detector.explanation_outputs)`` shares the detector's
+        layers; `explain_model` builds exactly that and documents each variant's meaning.
+        """
+        return dict(self._explanation)
 
     def get_config(self):
         return {
@@ -153,109 +170,102 @@ class SMILDetector(keras.Model):
             "attention_units": self.attention_units,
             "gated": self.gated,
             "lstm_units": self.lstm_units,
+            "view": self.view.get_config(),
         }
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
         config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)
+        return cls(**config)  # "view": a dict, or absent (saved before the view): the default
 
 
-def _head(variant, embeddings, mask, filters, kernel_sizes, attention_units, gated, lstm_units):
-    """The multiple-instance head: ``{"fake_probability", "face_probability", "attention"}``."""
-    if variant in ("s-mil", "s-mil-t"):
-        bags = SpatialTemporalEncoder(kernel_sizes, filters, name="encoder")(embeddings, mask=mask)
-        if variant == "s-mil":
-            return _explained(SMILPooling(return_details=True, name="pooling")(bags[:, 0], mask=mask))
-        return _super_bag(bags, mask, kernel_sizes)
-    if variant == "lstm":
-        return _lstm(embeddings, mask, lstm_units)
-    if variant == "mil":
-        pooling = NoisyOrMILPooling(return_details=True, name="pooling")
-    elif variant == "att-mil":
-        pooling = AttentionMILPooling(attention_units, gated=gated, return_details=True, name="pooling")
-    else:
-        mode = "mean" if variant == "xn-avg" else "max"
-        pooling = ScorePooling(mode, return_details=True, name="pooling")
-    return _explained(pooling(embeddings, mask=mask))
+def _backbone_view(backbone, view):
+    """``view`` as a `FaceView` checked against ``backbone``, or the backbone's default view."""
+    image_size = backbone.input_shape[1]
+    preprocessing = backbone_preprocessing(backbone)
+    if view is None:
+        return FaceView(image_size=image_size, preprocessing=preprocessing)
+    if isinstance(view, dict):
+        view = FaceView.from_config(view)
+    if not isinstance(view, FaceView):
+        raise TypeError(f"view must be a FaceView, its config dict or None, got {view!r}")
+    for field, value in (("image_size", image_size), ("preprocessing", preprocessing)):
+        if getattr(view, field) != value:
+            raise ValueError(
+                f"view.{field}={getattr(view, field)!r}, but the backbone {backbone.name!r} "
+                f"has {field}={value!r}; a detector's view must describe its backbone"
+            )
+    return view
 
 
-def _explained(details):
-    return {
-        "fake_probability": details["bag"],
-        "face_probability": details["instance"],
-        "attention": details["attention"],
-    }
+def _policy_of(backbone):
+    """The dtype policy of a head on ``backbone``: mixed with the backbone's compute dtype
+    when its embeddings are bfloat16 or float16, else float32."""
+    dtype = keras.backend.standardize_dtype(backbone.output.dtype)
+    return f"mixed_{dtype}" if dtype in ("bfloat16", "float16") else "float32"
 
 
-def _super_bag(bags, mask, kernel_sizes):
-    """S-MIL-T (Eq. 12): S-MIL per kernel size, then S-MIL over the K bags.
-
-    Per face ``j``: attention ``sum_k b_k a^k_j`` (sums to 1 over the real faces) and
-    probability ``sigmoid(sum_k b_k logit(p^k_j))``, i.e. the super-bag's own rule applied to
-    the face's instances in the K bags.
-    """
-    inner = [
-        SMILPooling(return_details=True, name=f"pooling_k{k}")(bags[:, index], mask=mask)
-        for index, k in enumerate(kernel_sizes)
-    ]
-    outer = SMILPooling(return_details=True, name="pooling")(
-        ops.stack([details["embedding"] for details in inner], axis=1),
-        instance_logits=ops.concatenate([details["logit"] for details in inner], axis=-1),
-    )
-    weights = ops.expand_dims(outer["attention"], -1)  # b_k, (batch, K, 1)
-    attention = ops.sum(weights * ops.stack([d["attention"] for d in inner], axis=1), axis=1)
-    instance = ops.clip(ops.stack([d["instance"] for d in inner], axis=1), _EPSILON, 1 - _EPSILON)
-    face_logit = ops.sum(weights * (ops.log(instance) - ops.log1p(-instance)), axis=1)
-    face_probability = ops.where(mask, ops.sigmoid(face_logit), ops.zeros_like(face_logit))
-    return {
-        "fake_probability": outer["bag"],
-        "face_probability": face_probability,
-        "attention": attention,
-    }
-
-
-def _lstm(embeddings, mask, units):
-    """LSTM baseline. Its decision is read from the state after the last real face: that
-    face gets attention 1; a face's probability is the classifier on the state after it
-    (the running prediction up to that face)."""
-    sequence, state, _ = keras.layers.LSTM(
-        units, return_sequences=True, return_state=True, name="lstm"
-    )(embeddings, mask=mask)
-    classifier = keras.layers.Dense(1, activation="sigmoid", dtype="float32", name="classifier")
-    steps = ops.squeeze(classifier(sequence), -1)
-    positions = ops.cumsum(ops.ones_like(mask, dtype="int32"), axis=1) - 1  # 0, 1, ..., M - 1
-    last = ops.max(ops.where(mask, positions, -1), axis=1, keepdims=True)
-    attention = ops.cast(ops.equal(positions, last), "float32")
-    return {
-        "fake_probability": classifier(state),
-        "face_probability": ops.where(mask, steps, ops.zeros_like(steps)),
-        "attention": attention,
-    }
-
-
-def build_detector(variant="s-mil-t", backbone="xception", image_size=299, weights=None, **kwargs):
-    """Builds a `SMILDetector` by variant and backbone name.
+def build_detector(
+    variant="s-mil-t",
+    backbone="xception",
+    image_size=None,
+    weights=None,
+    *,
+    margin=None,
+    instances=None,
+    view=None,
+    **kwargs,
+):
+    """Builds a `SMILDetector` by variant and backbone name, with the view it will be trained on.
 
     Args:
-        variant: one of `VARIANTS`: ``"s-mil"``, ``"s-mil-t"`` (the paper's best),
-            ``"mil"``, ``"att-mil"``, ``"xn-avg"``, ``"xn-max"``, ``"lstm"``.
+        variant: one of `VARIANTS` (the keys of `HEADS`): ``"s-mil"``, ``"s-mil-t"`` (the
+            paper's best), ``"mil"``, ``"att-mil"``, ``"xn-avg"``, ``"xn-max"``, ``"lstm"``.
         backbone: backbone name for `build_backbone` (``"xception"``, any
             ``keras.applications`` network, or ``"tiny"``).
-        image_size: int, side of the square face crops.
+        image_size: int, side of the square face crops (default 299, or ``view``'s).
         weights: backbone weights: ``None``, ``"imagenet"`` or a weights file path (see
             `build_backbone`). Only used now: saved detectors reload their own weights.
+        margin: float, the face crops' field of view (`crop_face`'s margin; default 1.3).
+        instances: int, faces drawn per bag in each training epoch (default 8, the paper's).
+        view: a `FaceView` instead of ``image_size``, ``margin`` and ``instances`` (e.g.
+            another detector's ``view``); a value given both ways must agree. Its
+            ``preprocessing`` must be the backbone's.
         **kwargs: `SMILDetector` arguments (``filters``, ``kernel_sizes``, ``dropout``,
             ``attention_units``, ``gated``, ``lstm_units``, ``name``).
 
     Returns:
-        A `SMILDetector`: ``{"faces": (B, M, S, S, 3), "mask": (B, M)}`` -> ``(B, 1)``.
+        A `SMILDetector`: ``{"faces": (B, M, S, S, 3), "mask": (B, M)}`` -> ``(B, 1)``,
+        with ``detector.view`` the view built from these arguments.
+
+    Raises:
+        ValueError: an unknown variant or backbone, or an argument that contradicts ``view``.
 
     Example:
     >>> detector = build_detector("s-mil-t", backbone="xception", weights="imagenet")
     >>> detector.compile(keras.optimizers.Adam(2e-4), "binary_crossentropy")
-    >>> small = build_detector("s-mil", backbone="tiny", image_size=32, filters=16)
+    >>> small = build_detector("s-mil", backbone="tiny", image_size=32, filters=16, margin=1.5)
+    >>> small.view
+    FaceView(image_size=32, margin=1.5, instances=8, preprocessing='tiny')
     """
-    _check_variant(variant)
-    return SMILDetector(build_backbone(backbone, image_size, weights), variant=variant, **kwargs)
+    check_variant(variant)
+    if view is None:  # checked before the backbone is built
+        view = FaceView(
+            image_size=DEFAULT_IMAGE_SIZE if image_size is None else image_size,
+            margin=DEFAULT_MARGIN if margin is None else margin,
+            instances=DEFAULT_INSTANCES if instances is None else instances,
+        )
+        backbone_model = build_backbone(backbone, view.image_size, weights)
+        view = dataclasses.replace(view, preprocessing=backbone_preprocessing(backbone_model))
+    else:
+        view = view if isinstance(view, FaceView) else FaceView.from_config(view)
+        given = {"image_size": image_size, "margin": margin, "instances": instances}
+        for field, value in given.items():
+            if value is not None and value != getattr(view, field):
+                raise ValueError(
+                    f"build_detector: {field}={value!r} contradicts view.{field}="
+                    f"{getattr(view, field)!r}; give one of them"
+                )
+        backbone_model = build_backbone(backbone, view.image_size, weights)
+    return SMILDetector(backbone_model, variant=variant, view=view, **kwargs)

@@ -1,21 +1,34 @@
-"""SavedModel export: signatures, dynamic bag size, padding, and agreement with Keras."""
+"""SavedModel export: signatures, dynamic bag size, padding, agreement with Keras, the view it
+carries, input checks and the output folder."""
+
+import json
 
 import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from smil_keras.export import export_saved_model
+from smil_keras.export import export_saved_model, read_view
+from smil_keras.faces import FaceView
 from smil_keras.models import build_detector, explain_model
 
 SIZE = 32
+VIEW = FaceView(image_size=SIZE, margin=1.5, instances=12, preprocessing="tiny")
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    detector = build_detector("s-mil-t", backbone="tiny", image_size=SIZE, filters=8)
-    out = export_saved_model(detector, tmp_path_factory.mktemp("export") / "1")
-    return explain_model(detector), tf.saved_model.load(str(out))
+def detector():
+    return build_detector("s-mil-t", backbone="tiny", filters=8, view=VIEW)
+
+
+@pytest.fixture(scope="module")
+def export_dir(detector, tmp_path_factory):
+    return export_saved_model(detector, tmp_path_factory.mktemp("export") / "1")
+
+
+@pytest.fixture(scope="module")
+def exported(detector, export_dir):
+    return explain_model(detector), tf.saved_model.load(str(export_dir))
 
 
 def bags(batch, faces, seed=0):
@@ -39,7 +52,7 @@ def test_served_outputs_equal_keras_for_any_bag_size(exported, num_faces):
     explainer, loaded = exported
     faces = bags(2, num_faces, seed=num_faces)
     mask = np.ones((2, num_faces), bool)
-    mask[1, num_faces // 2 + 1:] = False
+    mask[1, num_faces // 2 + 1 :] = False
     served = loaded.signatures["serving_default"](faces=tf.constant(faces), mask=tf.constant(mask))
     expected = explainer({"faces": faces.astype("float32"), "mask": mask})
     assert served["fake_probability"].shape == (2, 1)
@@ -54,8 +67,7 @@ def test_padding_does_not_change_the_video_score(exported):
     faces = bags(1, 4)
     alone = serve(faces=tf.constant(faces), mask=tf.ones((1, 4), tf.bool))
     padded_faces = np.concatenate([faces, bags(1, 3, seed=9)], axis=1)
-    padded = serve(faces=tf.constant(padded_faces),
-                   mask=tf.constant([[True] * 4 + [False] * 3]))
+    padded = serve(faces=tf.constant(padded_faces), mask=tf.constant([[True] * 4 + [False] * 3]))
     np.testing.assert_allclose(padded["fake_probability"], alone["fake_probability"], atol=1e-6)
     np.testing.assert_allclose(padded["attention"][:, 4:], 0.0)
 
@@ -67,12 +79,17 @@ def test_jpeg_signature_decodes_crops_and_treats_empty_strings_as_padding(export
     served = loaded.signatures["serving_jpeg"](jpeg=tf.constant(jpeg))
     # OpenCV's decoder: the pixels the crops were stored from (TensorFlow's default
     # INTEGER_FAST decoding differs by a few levels)
-    decoded = np.stack([cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
-                        for data in jpeg[0][:2]])
+    decoded = np.stack(
+        [
+            cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+            for data in jpeg[0][:2]
+        ]
+    )
     expected = explainer({"faces": decoded[None].astype("float32"), "mask": np.ones((1, 2), bool)})
     for name in ("fake_probability", "face_probability", "attention"):
-        np.testing.assert_allclose(served[name].numpy()[:, :2], np.asarray(expected[name]),
-                                   atol=1e-5)
+        np.testing.assert_allclose(
+            served[name].numpy()[:, :2], np.asarray(expected[name]), atol=1e-5
+        )
     assert served["attention"].numpy()[0, 2] == 0.0
 
 
@@ -84,5 +101,100 @@ def test_jpeg_signature_resizes_crops_of_another_size(exported):
     jpeg = [[tf.io.encode_jpeg(face, quality=100).numpy() for face in doubled]]
     served = loaded.signatures["serving_jpeg"](jpeg=tf.constant(jpeg))
     expected = explainer({"faces": faces[None].astype("float32"), "mask": np.ones((1, 2), bool)})
-    np.testing.assert_allclose(served["fake_probability"], np.asarray(expected["fake_probability"]),
-                               atol=2e-3)
+    np.testing.assert_allclose(
+        served["fake_probability"], np.asarray(expected["fake_probability"]), atol=2e-3
+    )
+
+
+# --- The view travels with the SavedModel ---
+
+
+def test_the_saved_model_carries_the_detectors_view(export_dir, exported):
+    assert read_view(export_dir) == VIEW
+    assert json.loads((export_dir / "assets.extra" / "view.json").read_text()) == {
+        "image_size": SIZE,
+        "margin": 1.5,
+        "instances": 12,
+        "preprocessing": "tiny",
+    }
+    _, loaded = exported  # also readable from the loaded SavedModel, without any file
+    assert FaceView.from_config(json.loads(loaded.view[0].numpy())) == VIEW
+
+
+def test_read_view_names_what_is_missing(tmp_path, export_dir):
+    with pytest.raises(FileNotFoundError, match="SavedModel folder not found"):
+        read_view(tmp_path / "nothing")
+    with pytest.raises(ValueError, match="not a SavedModel folder"):
+        read_view(tmp_path)
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "saved_model.pb").write_bytes((export_dir / "saved_model.pb").read_bytes())
+    with pytest.raises(ValueError, match="no assets.extra/view.json"):
+        read_view(old)
+
+
+# --- Wrong inputs are refused with what is expected ---
+
+WRONG_INPUTS = {
+    "image size": ((1, 2, 40, 40, 3), (1, 2), r"faces must be uint8 \(batch, M, 32, 32, 3\)"),
+    "rank": ((2, SIZE, SIZE, 3), (2, 1), r"faces must be uint8 \(batch, M, 32, 32, 3\)"),
+    "rank 6": ((1, 2, SIZE, SIZE, 3, 1), (1, 2), r"got shape\] \[1 2 32 32 3 1\]"),
+    "channels": ((1, 2, SIZE, SIZE, 1), (1, 2), r"faces must be .*got shape\] \[1 2 32 32 1\]"),
+    "mask batch": (
+        (2, 3, SIZE, SIZE, 3),
+        (1, 3),
+        r"mask must be bool \(batch, M\).*\[2 3\].*\[1 3\]",
+    ),
+    "mask M": ((2, 3, SIZE, SIZE, 3), (2, 4), r"mask must be bool \(batch, M\).*\[2 3\].*\[2 4\]"),
+    "mask rank": ((2, 3, SIZE, SIZE, 3), (2,), r"mask must be bool \(batch, M\)"),
+    "mask rank 3": ((2, 3, SIZE, SIZE, 3), (2, 3, 1), r"mask must be .*got shape\] \[2 3 1\]"),
+}
+
+
+@pytest.mark.parametrize("case", WRONG_INPUTS)
+def test_the_serving_signature_checks_shapes_and_says_what_it_expects(exported, case):
+    faces_shape, mask_shape, message = WRONG_INPUTS[case]
+    serve = exported[1].signatures["serving_default"]  # TF Serving's path: no Python checks
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        serve(faces=tf.zeros(faces_shape, tf.uint8), mask=tf.ones(mask_shape, tf.bool))
+
+
+@pytest.mark.parametrize("jpeg", [[b"", b""], [[[b""]]], b""], ids=["rank 1", "rank 3", "rank 0"])
+def test_the_jpeg_signature_checks_its_rank(exported, jpeg):
+    serve = exported[1].signatures["serving_jpeg"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"jpeg must be string \(batch, M\)"):
+        serve(jpeg=tf.constant(jpeg))
+
+
+# --- The output folder ---
+
+
+def test_export_refuses_a_file_and_a_folder_with_other_files(detector, tmp_path):
+    a_file = tmp_path / "model"
+    a_file.write_text("mine")
+    with pytest.raises(FileExistsError, match="is a file"):
+        export_saved_model(detector, a_file)
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    for overwrite in (False, True):
+        with pytest.raises(FileExistsError, match="holds no SavedModel"):
+            export_saved_model(detector, folder, overwrite=overwrite)
+    assert [path.name for path in folder.iterdir()] == ["notes.txt"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["mine", "model"]  # no partial
+
+
+def test_export_replaces_a_saved_model_only_with_overwrite(detector, tmp_path):
+    out = tmp_path / "serving" / "smil" / "1"  # parents are created
+    export_saved_model(detector, out)
+    (out / "stale.txt").write_text("from the old export")
+    with pytest.raises(FileExistsError, match="already holds a SavedModel.*overwrite"):
+        export_saved_model(detector, out)
+    other = build_detector("xn-avg", backbone="tiny", image_size=SIZE, margin=1.2)
+    export_saved_model(other, out, overwrite=True)
+    assert not (out / "stale.txt").exists()
+    assert read_view(out).margin == 1.2
+    assert sorted(path.name for path in out.parent.iterdir()) == ["1"]  # no partial folder left
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert export_saved_model(other, empty) == empty  # an empty folder is fine

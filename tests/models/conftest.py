@@ -36,7 +36,8 @@ def detector(tiny_kwargs):
 
 @pytest.fixture(scope="session")
 def random_faces():
-    """``random_faces(batch, num_faces, seed=0)``: crops ``(batch, num_faces, 32, 32, 3)`` in [0, 255]."""
+    """``random_faces(batch, num_faces, seed=0)``: crops ``(batch, num_faces, 32, 32, 3)``,
+    pixels in [0, 255]."""
 
     def make(batch, num_faces, seed=0):
         rng = np.random.default_rng(seed)

@@ -1,7 +1,7 @@
+import keras
 import numpy as np
 import pytest
 
-import keras
 from smil_keras.models import (
     ApplicationPreprocessing,
     TinyBackbone,
@@ -105,7 +105,7 @@ def test_a_local_weights_file_loads_into_a_keras_applications_backbone(tmp_path)
     source.save_weights(path)
     loaded = build_backbone("mobilenetv2", image_size=32, weights=path)
     assert loaded.output_shape == (None, 1280)
-    for expected, got in zip(source.get_weights(), loaded.get_weights()):
+    for expected, got in zip(source.get_weights(), loaded.get_weights(), strict=True):
         np.testing.assert_array_equal(got, expected)
     images = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
     np.testing.assert_allclose(loaded(images), source(images), atol=1e-5)

@@ -1,7 +1,7 @@
+import keras
 import numpy as np
 import pytest
 
-import keras
 from smil_keras.models import VARIANTS, explain_model
 
 
@@ -40,7 +40,7 @@ def reference_s_mil_t(model, h):
     """NumPy S-MIL-T (Eq. 11, 12) for one bag of embeddings h (M, D)."""
     encoder = model.get_layer("encoder")
     inner = []
-    for conv, k in zip(encoder.convolutions, model.kernel_sizes):
+    for conv, k in zip(encoder.convolutions, model.kernel_sizes, strict=True):
         c = conv1d_same(h, *(keras.ops.convert_to_numpy(v) for v in conv.weights))
         pooling = weights(model.get_layer(f"pooling_k{k}"))
         face_logits = c @ pooling["classifier_kernel"][:, 0] + pooling["classifier_bias"][0]
@@ -50,8 +50,8 @@ def reference_s_mil_t(model, h):
     bag_embeddings = np.stack([embedding for *_, embedding in inner])
     bag_logits = np.array([bag_logit for _, _, bag_logit, _ in inner])
     b, video_logit, _ = smil(bag_embeddings, attention_kernel, bag_logits)
-    face_attention = sum(b_k * a for b_k, (a, *_) in zip(b, inner))
-    face_logit = sum(b_k * f for b_k, (_, f, *_) in zip(b, inner))
+    face_attention = sum(b_k * a for b_k, (a, *_) in zip(b, inner, strict=True))
+    face_logit = sum(b_k * f for b_k, (_, f, *_) in zip(b, inner, strict=True))
     return sigmoid(video_logit), sigmoid(face_logit), face_attention
 
 
@@ -73,7 +73,9 @@ def test_explanation_is_consistent_with_the_detector(detector, bags, variant):
     model = detector(variant)
     out = explain_model(model)(bags)
     assert set(out) == {"fake_probability", "face_probability", "attention"}
-    np.testing.assert_allclose(np.asarray(out["fake_probability"]), np.asarray(model(bags)), atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(out["fake_probability"]), np.asarray(model(bags)), atol=1e-6
+    )
     attention, face = np.asarray(out["attention"]), np.asarray(out["face_probability"])
     assert attention.shape == face.shape == (2, 5)
     mask = bags["mask"]
