@@ -18,7 +18,13 @@ field; flags override it, --set overrides any field (KEY=VALUE, values parsed as
 The resolved config is saved as RUN_DIR/config.yaml; RUN_DIR also gets history.csv,
 TensorBoard logs (logs/), last.keras and best.keras (best validation AUC).
 
-A killed run resumes where it stopped: run the same command again.
+A killed run resumes where it stopped: run the same command again (the same settings: a
+resume with other settings is refused, naming each differing field).
+Before anything is written, the config and the data are checked: a value of the wrong type,
+shards without bags, or training data of one class only (set allow_one_class=true to train
+anyway) is refused. At the end RUN_DIR/best.keras is also the returned model's state.
+
+exit status: 0 trained; 2 bad arguments, config, data or run folder.
 """
 
 # Flag -> TrainConfig field.
@@ -53,24 +59,31 @@ def register(subparsers):
     parser.add_argument("--val", nargs="+", metavar="SHARDS", help="validation shards or folders")
     parser.add_argument("--run-dir", help="folder for the run (default runs/smil)")
     parser.add_argument(
-        "--variant", help="s-mil-t (default), s-mil, mil, att-mil, xn-avg, xn-max, lstm"
+        "--variant", help="detector variant, s-mil-t by default: one of smil_keras.models.VARIANTS "
+        "(an unknown one is refused, naming them)"
     )
     parser.add_argument("--backbone", help="xception (default), any keras.applications name, tiny")
     parser.add_argument("--image-size", type=int, help="face crop side fed to the backbone (299)")
     parser.add_argument("--weights", help="backbone weights: imagenet (default), none, or a file")
     parser.add_argument("--epochs", type=int, help="epochs (30)")
     parser.add_argument("--batch-size", type=int, help="videos per batch (32)")
-    parser.add_argument("--instances", type=int, help="faces drawn per video and epoch (8)")
+    parser.add_argument(
+        "--instances", type=int, help="faces drawn at random per video in each training epoch (8)"
+    )
     parser.add_argument("--learning-rate", type=float, help="initial Adam learning rate (2e-4)")
     parser.add_argument(
         "--mixed-precision", choices=["mixed_bfloat16", "mixed_float16"], help="mixed precision"
     )
     parser.add_argument("--xla", action="store_true", help="compile the train step with XLA")
-    parser.add_argument("--strategy", choices=["auto", "default", "mirrored"],
-                        help="tf.distribute strategy (auto: mirrored on several GPUs)")
+    parser.add_argument(
+        "--strategy",
+        choices=["auto", "default", "mirrored"],
+        help="tf.distribute strategy (auto: mirrored on several GPUs)",
+    )
     parser.add_argument("--seed", type=int, help="random seed (0)")
-    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="override any config field")
+    parser.add_argument(
+        "--set", nargs="+", default=[], metavar="KEY=VALUE", help="override any config field"
+    )
     parser.set_defaults(func=run)
 
 
@@ -81,9 +94,9 @@ def run(args):
         from smil_keras.training import train
 
         result = train(config)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError) as error:  # ConfigError, BagFormatError, missing files, ...
         print(f"smil train: error: {error}", file=sys.stderr)
-        return 1
+        return 2
     last = result.history[-1] if result.history else {}
     summary = ", ".join(f"{key} {value:.4f}" for key, value in last.items() if key != "epoch")
     print(f"trained {len(result.history)} epochs in {result.run_dir}: {summary}")
@@ -95,7 +108,6 @@ def resolve_config(args):
     """The `TrainConfig` of a config file (or the defaults) with the flags applied."""
     from smil_keras.training import TrainConfig
 
-    config = TrainConfig.from_file(args.config) if args.config else TrainConfig()
     flags = {field: getattr(args, flag) for flag, field in _FLAGS.items()}
     overrides = {field: value for field, value in flags.items() if value is not None}
     if args.xla:
@@ -105,4 +117,6 @@ def resolve_config(args):
         if not separator:
             raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
         overrides[key.strip()] = value
-    return config.override(overrides)
+    if args.config:  # one check of the file's values with the flags applied
+        return TrainConfig.from_file(args.config, overrides)
+    return TrainConfig().override(overrides)
