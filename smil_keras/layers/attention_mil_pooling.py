@@ -3,12 +3,12 @@
 import keras
 from keras import ops
 
-from smil_keras.layers._classifier import add_classifier, classifier_logits, embedding_size
-from smil_keras.layers._masking import instance_mask, masked_softmax, zero_masked
+from smil_keras.layers._masking import masked_softmax
+from smil_keras.layers.mil_pooling import MILPooling
 
 
 @keras.saving.register_keras_serializable(package="smil_keras")
-class AttentionMILPooling(keras.layers.Layer):
+class AttentionMILPooling(MILPooling):
     """Attention-based deep MIL pooling of Ilse, Tomczak & Welling (ICML 2018).
 
         a_j = softmax_j(w^T tanh(V h_j))                       (gated=False)
@@ -28,7 +28,8 @@ class AttentionMILPooling(keras.layers.Layer):
 
     Call arguments:
         inputs: float tensor `(batch, M, D)`, the instance embeddings; `D` must be known.
-        mask: optional bool tensor `(batch, M)`, `True` for real instances.
+        mask: optional tensor `(batch, M)`, `True` (or 1) for real instances: boolean, or
+            numeric holding exactly 0 and 1 (see `MILPooling`).
 
     Returns:
         The bag probability `(batch, 1)`, or with `return_details=True` a dict with `"bag"`
@@ -36,9 +37,11 @@ class AttentionMILPooling(keras.layers.Layer):
         `(batch, M)` (the bag classifier applied to one instance) and `"embedding"`
         `(batch, D)` (`sum_j a_j h_j`).
 
-    Masking: masked instances are zeroed, get attention exactly 0 and `"instance"` 0, and
-    never change any output. A fully masked bag has a zero embedding and probability
-    `sigmoid(b)`. Computes in float32 under any dtype policy.
+    Masking (as in every `MILPooling`): masked instances are zeroed, get attention exactly 0
+    and `"instance"` 0, and never change any output; a mask that is not `(batch, M)` like the
+    inputs, or not 0/1, raises `smil_keras.errors.MaskError`. An empty bag (fully masked, or
+    `M = 0`) has a zero embedding and probability `sigmoid(b)`, the classifier's prior.
+    Computes in float32 under any dtype policy.
 
     Example:
 
@@ -48,49 +51,42 @@ class AttentionMILPooling(keras.layers.Layer):
     (2, 1)
     """
 
+    detail_keys = ("bag", "logit", "attention", "instance", "embedding")
+
     def __init__(self, units=128, gated=False, return_details=False, **kwargs):
-        super().__init__(autocast=False, **kwargs)
-        self.supports_masking = True
+        super().__init__(return_details=return_details, **kwargs)
         self.units = units
         self.gated = gated
-        self.return_details = return_details
 
     def build(self, inputs_shape):
-        dim = embedding_size(self, inputs_shape)
+        dim = self._embedding_size(inputs_shape)
 
-        def weight(name, shape, initializer="glorot_uniform"):
-            return self.add_weight(shape=shape, initializer=initializer, name=name, autocast=False)
+        def weight(name, shape):
+            return self.add_weight(
+                shape=shape, initializer="glorot_uniform", name=name, autocast=False
+            )
 
         self.attention_v = weight("attention_v", (dim, self.units))
         self.attention_u = weight("attention_u", (dim, self.units)) if self.gated else None
         self.attention_w = weight("attention_w", (self.units, 1))
-        add_classifier(self, dim)
+        super().build(inputs_shape)  # the shared classifier
 
-    def call(self, inputs, mask=None):
-        mask = instance_mask(inputs, mask)
-        h = zero_masked(ops.cast(inputs, "float32"), mask)
+    def pool(self, h, mask):
         hidden = ops.tanh(ops.matmul(h, self.attention_v))
         if self.gated:
             hidden = hidden * ops.sigmoid(ops.matmul(h, self.attention_u))
         attention = masked_softmax(ops.squeeze(ops.matmul(hidden, self.attention_w), -1), mask)
         embedding = ops.sum(ops.expand_dims(attention, -1) * h, axis=1)
-        bag_logit = ops.matmul(embedding, self.classifier_kernel) + self.classifier_bias
-        bag = ops.sigmoid(bag_logit)
-        if not self.return_details:
-            return bag
-        instance_logits = classifier_logits(self, h)
+        bag_logit = ops.expand_dims(self.classify(embedding), -1)
         return {
-            "bag": bag,
+            "bag": ops.sigmoid(bag_logit),
             "logit": bag_logit,
             "attention": attention,
-            "instance": zero_masked(ops.sigmoid(instance_logits), mask),
+            "instance": ops.sigmoid(self.classify(h)),
             "embedding": embedding,
         }
 
-    def compute_mask(self, inputs, previous_mask=None):
-        return None  # the mask is consumed here
-
     def get_config(self):
         config = super().get_config()
-        config.update({"units": self.units, "gated": self.gated, "return_details": self.return_details})
+        config.update({"units": self.units, "gated": self.gated})
         return config

@@ -3,12 +3,12 @@
 import keras
 from keras import ops
 
-from smil_keras.layers._classifier import add_classifier, classifier_logits, embedding_size
-from smil_keras.layers._masking import instance_mask, masked_uniform, zero_masked
+from smil_keras.layers._masking import masked_uniform, zero_masked
+from smil_keras.layers.mil_pooling import MILPooling
 
 
 @keras.saving.register_keras_serializable(package="smil_keras")
-class NoisyOrMILPooling(keras.layers.Layer):
+class NoisyOrMILPooling(MILPooling):
     """Traditional MIL pooling: a bag is positive unless every instance is negative (Eq. 4).
 
         p_j = sigmoid(W h_j + b),    p = 1 - prod_j (1 - p_j)
@@ -25,7 +25,8 @@ class NoisyOrMILPooling(keras.layers.Layer):
 
     Call arguments:
         inputs: float tensor `(batch, M, D)`, the instance embeddings; `D` must be known.
-        mask: optional bool tensor `(batch, M)`, `True` for real instances.
+        mask: optional tensor `(batch, M)`, `True` (or 1) for real instances: boolean, or
+            numeric holding exactly 0 and 1 (see `MILPooling`).
 
     Returns:
         The bag probability `(batch, 1)`, or with `return_details=True` a dict with `"bag"`
@@ -33,9 +34,11 @@ class NoisyOrMILPooling(keras.layers.Layer):
         Noisy-or has no attention: `"attention"` is uniform, `1 / n` on the `n` unmasked
         instances (every instance enters the product alike).
 
-    Masking: masked instances are left out of the product (they count as `p_j = 0`), get
-    attention and `"instance"` 0, and never change any output. A fully masked bag (an
-    empty product) has probability 0. Computes in float32 under any dtype policy.
+    Masking (as in every `MILPooling`): masked instances are left out of the product (they
+    count as `p_j = 0`), get attention and `"instance"` 0, and never change any output; a
+    mask that is not `(batch, M)` like the inputs, or not 0/1, raises
+    `smil_keras.errors.MaskError`. An empty bag (fully masked, or `M = 0`: an empty product)
+    has probability 0. Computes in float32 under any dtype policy.
 
     Example:
 
@@ -44,33 +47,12 @@ class NoisyOrMILPooling(keras.layers.Layer):
     (2, 1)
     """
 
-    def __init__(self, return_details=False, **kwargs):
-        super().__init__(autocast=False, **kwargs)
-        self.supports_masking = True
-        self.return_details = return_details
-
-    def build(self, inputs_shape):
-        add_classifier(self, embedding_size(self, inputs_shape))
-
-    def call(self, inputs, mask=None):
-        mask = instance_mask(inputs, mask)
-        h = zero_masked(ops.cast(inputs, "float32"), mask)
-        logits = classifier_logits(self, h)
+    def pool(self, h, mask):
+        logits = self.classify(h)
         # log(1 - p_j) = -softplus(logit_j); p = 1 - exp(sum_j log(1 - p_j)) (Eq. 4).
         log_all_negative = ops.sum(zero_masked(-ops.softplus(logits), mask), axis=-1, keepdims=True)
-        bag = -ops.expm1(log_all_negative)
-        if not self.return_details:
-            return bag
         return {
-            "bag": bag,
+            "bag": -ops.expm1(log_all_negative),
             "attention": masked_uniform(mask),
-            "instance": zero_masked(ops.sigmoid(logits), mask),
+            "instance": ops.sigmoid(logits),
         }
-
-    def compute_mask(self, inputs, previous_mask=None):
-        return None  # the mask is consumed here
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"return_details": self.return_details})
-        return config

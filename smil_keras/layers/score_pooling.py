@@ -1,14 +1,14 @@
-"""Mean / max pooling of instance scores: the XN-avg and XN-max baselines (Li et al. 2020, Eq. 2)."""
+"""Mean / max pooling of instance scores: XN-avg and XN-max baselines (Li et al. 2020, Eq. 2)."""
 
 import keras
 from keras import ops
 
-from smil_keras.layers._classifier import add_classifier, classifier_logits, embedding_size
-from smil_keras.layers._masking import instance_mask, masked_divide, masked_uniform, zero_masked
+from smil_keras.layers._masking import masked_divide, masked_max, masked_uniform
+from smil_keras.layers.mil_pooling import MILPooling
 
 
 @keras.saving.register_keras_serializable(package="smil_keras")
-class ScorePooling(keras.layers.Layer):
+class ScorePooling(MILPooling):
     """Frame-based baseline: score every instance, then average or take the maximum (Eq. 2).
 
         p_j = sigmoid(W h_j + b),    p = mean_j p_j  (mode="mean")  or  max_j p_j  (mode="max")
@@ -24,7 +24,8 @@ class ScorePooling(keras.layers.Layer):
 
     Call arguments:
         inputs: float tensor `(batch, M, D)`, the instance embeddings; `D` must be known.
-        mask: optional bool tensor `(batch, M)`, `True` for real instances.
+        mask: optional tensor `(batch, M)`, `True` (or 1) for real instances: boolean, or
+            numeric holding exactly 0 and 1 (see `MILPooling`).
 
     Returns:
         The bag probability `(batch, 1)`, or with `return_details=True` a dict with `"bag"`
@@ -33,9 +34,11 @@ class ScorePooling(keras.layers.Layer):
         `n` unmasked instances for `"mean"`, 1 on the arg-max instance for `"max"` (split
         equally between exact ties).
 
-    Masking: masked instances are left out of the mean / max, get attention and
-    `"instance"` 0, and never change any output. A fully masked bag has probability 0.
-    Computes in float32 under any dtype policy.
+    Masking (as in every `MILPooling`): masked instances are left out of the mean / max, get
+    attention and `"instance"` 0, and never change any output; a mask that is not
+    `(batch, M)` like the inputs, or not 0/1, raises `smil_keras.errors.MaskError`. An empty
+    bag (fully masked, or `M = 0`) has probability 0. Computes in float32 under any dtype
+    policy.
 
     Example:
 
@@ -45,39 +48,28 @@ class ScorePooling(keras.layers.Layer):
     """
 
     def __init__(self, mode="mean", return_details=False, **kwargs):
-        super().__init__(autocast=False, **kwargs)
-        self.supports_masking = True
+        super().__init__(return_details=return_details, **kwargs)
         if mode not in ("mean", "max"):
             raise ValueError(f'ScorePooling mode must be "mean" or "max", got {mode!r}')
         self.mode = mode
-        self.return_details = return_details
 
-    def build(self, inputs_shape):
-        add_classifier(self, embedding_size(self, inputs_shape))
-
-    def call(self, inputs, mask=None):
-        mask = instance_mask(inputs, mask)
-        h = zero_masked(ops.cast(inputs, "float32"), mask)
-        logits = classifier_logits(self, h)
-        instance = zero_masked(ops.sigmoid(logits), mask)
+    def pool(self, h, mask):
+        logits = self.classify(h)
         if self.mode == "mean":
             attention = masked_uniform(mask)
-            bag = ops.sum(attention * instance, axis=-1, keepdims=True)
         else:
             # The arg-max is taken on logits: saturated scores (p_j = 1.0) still have one winner.
-            masked_logits = ops.where(mask, logits, ops.full_like(logits, -3.0e38))
-            max_logit = ops.max(masked_logits, axis=-1, keepdims=True)
-            is_max = ops.cast(ops.logical_and(ops.equal(masked_logits, max_logit), mask), "float32")
+            is_max = ops.logical_and(ops.equal(logits, masked_max(logits, mask)), mask)
+            is_max = ops.cast(is_max, "float32")
             attention = masked_divide(is_max, ops.sum(is_max, axis=-1, keepdims=True))
-            bag = ops.sum(attention * instance, axis=-1, keepdims=True)
-        if not self.return_details:
-            return bag
-        return {"bag": bag, "attention": attention, "instance": instance}
-
-    def compute_mask(self, inputs, previous_mask=None):
-        return None  # the mask is consumed here
+        instance = ops.sigmoid(logits)
+        return {
+            "bag": ops.sum(attention * instance, axis=-1, keepdims=True),
+            "attention": attention,
+            "instance": instance,
+        }
 
     def get_config(self):
         config = super().get_config()
-        config.update({"mode": self.mode, "return_details": self.return_details})
+        config.update({"mode": self.mode})
         return config

@@ -3,12 +3,12 @@
 import keras
 from keras import ops
 
-from smil_keras.layers._classifier import add_classifier, classifier_logits, embedding_size
-from smil_keras.layers._masking import instance_mask, masked_softmax, masked_uniform, zero_masked
+from smil_keras.layers._masking import masked_softmax, masked_uniform, shape_problem, zero_masked
+from smil_keras.layers.mil_pooling import MILPooling
 
 
 @keras.saving.register_keras_serializable(package="smil_keras")
-class SMILPooling(keras.layers.Layer):
+class SMILPooling(MILPooling):
     """S-MIL pooling: a bag probability from a bag of instance embeddings.
 
     With attention `a_j = softmax_j(w . h_j)` over the unmasked instances and one linear
@@ -49,8 +49,8 @@ class SMILPooling(keras.layers.Layer):
     Call arguments:
         inputs: float tensor `(batch, M, D)`, the instance embeddings `h_j`; `M` may be
             `None` until call time, `D` must be known.
-        mask: optional bool tensor `(batch, M)`; `True` marks a real instance, `False`
-            padding.
+        mask: optional tensor `(batch, M)`; `True` (or 1) marks a real instance, `False`
+            (or 0) padding. Boolean, or numeric holding exactly 0 and 1 (see `MILPooling`).
         instance_logits: optional float tensor `(batch, M)`, the instances' logits to use
             instead of `W h_j + b`.
 
@@ -60,11 +60,13 @@ class SMILPooling(keras.layers.Layer):
         `"attention"` `(batch, M)`, `"instance"` `(batch, M)` (the `p_j`) and
         `"embedding"` `(batch, D)` (`sum_j a_j h_j`; `sum_j h_j` when unweighted).
 
-    Masking: masked instances are replaced by zeros before any computation, get attention
-    exactly 0 and an `"instance"` value of 0; they never change any output. A fully masked
-    bag has zero attention and embedding, logit 0 and probability 0.5 (no evidence either
-    way). The pooling always computes in float32 (inputs are not down-cast under a mixed
-    precision policy), so its outputs are float32.
+    Masking (as in every `MILPooling`): masked instances are replaced by zeros before any
+    computation, get attention exactly 0 and an `"instance"` value of 0; they never change
+    any output. A mask that is not `(batch, M)` like the inputs, or not 0/1, raises
+    `smil_keras.errors.MaskError`. An empty bag (fully masked, or `M = 0`) has zero
+    attention and embedding, logit 0 and probability 0.5 (no evidence either way). The
+    pooling always computes in float32 (inputs are not down-cast under a mixed precision
+    policy), so its outputs are float32.
 
     Example:
 
@@ -75,26 +77,32 @@ class SMILPooling(keras.layers.Layer):
     (2, 1)
     """
 
+    detail_keys = ("bag", "logit", "attention", "instance", "embedding")
+
     def __init__(self, weighted=True, return_details=False, **kwargs):
-        super().__init__(autocast=False, **kwargs)
-        self.supports_masking = True
+        super().__init__(return_details=return_details, **kwargs)
         self.weighted = weighted
-        self.return_details = return_details
 
     def build(self, inputs_shape, instance_logits_shape=None):
-        dim = embedding_size(self, inputs_shape)
         self.attention_kernel = None
         if self.weighted:
             self.attention_kernel = self.add_weight(
-                shape=(dim, 1), initializer="glorot_uniform", name="attention_kernel", autocast=False
+                shape=(self._embedding_size(inputs_shape), 1),
+                initializer="glorot_uniform",
+                name="attention_kernel",
+                autocast=False,
             )
-        self.classifier_kernel = self.classifier_bias = None
         if instance_logits_shape is None:
-            add_classifier(self, dim)
+            super().build(inputs_shape)  # the shared classifier
+        else:
+            self.classifier_kernel = self.classifier_bias = None
 
     def call(self, inputs, mask=None, instance_logits=None):
-        mask = instance_mask(inputs, mask)
-        h = zero_masked(ops.cast(inputs, "float32"), mask)
+        _check_instance_logits(self, inputs, instance_logits)
+        h, mask = self._masked_inputs(inputs, mask)
+        return self._outputs(self.pool(h, mask, instance_logits), mask)
+
+    def pool(self, h, mask, instance_logits=None):
         if self.weighted:
             # a_j = softmax_j(w . h_j) over unmasked j (Eq. 9); the exponent of p_j.
             attention = masked_softmax(ops.squeeze(ops.matmul(h, self.attention_kernel), -1), mask)
@@ -109,25 +117,30 @@ class SMILPooling(keras.layers.Layer):
                     f"{self.name} was built with `instance_logits`; pass them on every call."
                 )
             # logit(p_j) = W h_j + b (Eq. 7).
-            instance_logits = classifier_logits(self, h)
+            instance_logits = self.classify(h)
         logits = zero_masked(ops.cast(instance_logits, "float32"), mask)
         # logit(p) = sum_j a_j logit(p_j), i.e. p = 1 / (1 + prod_j (1/p_j - 1)^a_j) (Eq. 9, 10).
         bag_logit = ops.sum(exponents * logits, axis=-1, keepdims=True)
-        bag = ops.sigmoid(bag_logit)
-        if not self.return_details:
-            return bag
         return {
-            "bag": bag,
+            "bag": ops.sigmoid(bag_logit),
             "logit": bag_logit,
             "attention": attention,
-            "instance": zero_masked(ops.sigmoid(logits), mask),
+            "instance": ops.sigmoid(logits),
             "embedding": ops.sum(ops.expand_dims(exponents, -1) * h, axis=1),
         }
 
-    def compute_mask(self, inputs, previous_mask=None):
-        return None  # the mask is consumed here
+    def compute_output_spec(self, inputs, mask=None, instance_logits=None):
+        _check_instance_logits(self, inputs, instance_logits)
+        return super().compute_output_spec(inputs, mask=mask)
 
     def get_config(self):
         config = super().get_config()
-        config.update({"weighted": self.weighted, "return_details": self.return_details})
+        config.update({"weighted": self.weighted})
         return config
+
+
+def _check_instance_logits(layer, inputs, instance_logits):
+    """A `ValueError` unless `instance_logits` (if given) is `(batch, M)` like `inputs`."""
+    problem = instance_logits is not None and shape_problem(inputs, instance_logits)
+    if problem:
+        raise ValueError(f"{layer.name}: bad instance_logits: {problem}")

@@ -18,7 +18,7 @@ def _output_shapes(outputs):
 
 
 def _run_layer_test(layer_cls, init_kwargs, inputs, mask, expected_output_shape, tmp_path):
-    """Config round trip, JSON round trip, symbolic call, eager call, one-step fit, `.keras` save/load.
+    """Config and JSON round trips, symbolic and eager calls, a one-step fit, `.keras` save/load.
 
     `inputs` is a float array `(batch, M, D)`, `mask` a bool array `(batch, M)` or None;
     `expected_output_shape` a tuple or a dict of tuples (for `return_details=True`).
@@ -47,7 +47,10 @@ def _run_layer_test(layer_cls, init_kwargs, inputs, mask, expected_output_shape,
         pairs = [(sym_shapes, expected_output_shape)]
     for shape_sym, shape_eager in pairs:
         assert len(shape_sym) == len(shape_eager)
-        assert all(s in (None, e) for s, e in zip(shape_sym, shape_eager)), (shape_sym, shape_eager)
+        assert all(s in (None, e) for s, e in zip(shape_sym, shape_eager, strict=True)), (
+            shape_sym,
+            shape_eager,
+        )
     for value in keras.tree.flatten(eager):
         assert np.all(np.isfinite(ops.convert_to_numpy(value)))
 
@@ -64,13 +67,18 @@ def _run_layer_test(layer_cls, init_kwargs, inputs, mask, expected_output_shape,
     history = model.fit(data, target, batch_size=inputs.shape[0], epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     after = [ops.convert_to_numpy(w) for w in model.trainable_weights]
-    assert any(not np.allclose(b, a) for b, a in zip(before, after)), "one fit step changed no weight"
+    assert any(not np.allclose(b, a) for b, a in zip(before, after, strict=True)), (
+        "one fit step changed no weight"
+    )
 
     path = tmp_path / f"{layer.name}.keras"
     model.save(path)
     restored = keras.saving.load_model(path)
     np.testing.assert_allclose(
-        ops.convert_to_numpy(restored(data)), ops.convert_to_numpy(model(data)), rtol=1e-5, atol=1e-6
+        ops.convert_to_numpy(restored(data)),
+        ops.convert_to_numpy(model(data)),
+        rtol=1e-5,
+        atol=1e-6,
     )
     return layer
 
@@ -80,7 +88,9 @@ def run_layer_test(tmp_path):
     """`run_layer_test(layer_cls, init_kwargs, inputs, mask, expected_output_shape)`."""
 
     def run(layer_cls, init_kwargs, inputs, mask, expected_output_shape):
-        return _run_layer_test(layer_cls, init_kwargs, inputs, mask, expected_output_shape, tmp_path)
+        return _run_layer_test(
+            layer_cls, init_kwargs, inputs, mask, expected_output_shape, tmp_path
+        )
 
     return run
 

@@ -1,4 +1,4 @@
-"""NoisyOrMILPooling (Eq. 4), AttentionMILPooling (Ilse et al. 2018), ScorePooling (Eq. 2) vs NumPy."""
+"""NoisyOrMILPooling (Eq. 4), AttentionMILPooling (Ilse 2018), ScorePooling (Eq. 2) vs NumPy."""
 
 import numpy as np
 import pytest
@@ -45,8 +45,16 @@ def _set_classifier(layer, h, extra=()):
 )
 def test_layer_contract(run_layer_test, layer_cls, kwargs, keys):
     h, mask = _bag()
-    shapes = {"bag": (3, 1), "logit": (3, 1), "attention": (3, 6), "instance": (3, 6), "embedding": (3, DIM)}
-    run_layer_test(layer_cls, {**kwargs, "return_details": True}, h, mask, {k: shapes[k] for k in keys})
+    shapes = {
+        "bag": (3, 1),
+        "logit": (3, 1),
+        "attention": (3, 6),
+        "instance": (3, 6),
+        "embedding": (3, DIM),
+    }
+    run_layer_test(
+        layer_cls, {**kwargs, "return_details": True}, h, mask, {k: shapes[k] for k in keys}
+    )
     assert tuple(layer_cls(**kwargs)(h, mask=mask).shape) == (3, 1)
 
 
@@ -66,7 +74,11 @@ def test_attention_mil_matches_ilse_et_al(gated):
     h, mask = _bag()
     units = 4
     layer = AttentionMILPooling(units=units, gated=gated, return_details=True)
-    v, u, w = RNG.normal(size=(DIM, units)), RNG.normal(size=(DIM, units)), RNG.normal(size=(units, 1))
+    v, u, w = (
+        RNG.normal(size=(DIM, units)),
+        RNG.normal(size=(DIM, units)),
+        RNG.normal(size=(units, 1)),
+    )
     kernel, bias, instance = _set_classifier(layer, h, [v, u, w] if gated else [v, w])
     out = _details(layer, h, mask)
     hidden = np.tanh(h @ v) * (_sigmoid(h @ u) if gated else 1.0)

@@ -7,6 +7,7 @@ import pytest
 
 MODULES = [
     "smil_keras.layers.attention_mil_pooling",
+    "smil_keras.layers.mil_pooling",
     "smil_keras.layers.noisy_or_mil_pooling",
     "smil_keras.layers.score_pooling",
     "smil_keras.layers.smil_pooling",

@@ -19,8 +19,15 @@ POOLINGS = {
     "max": lambda: ScorePooling(mode="max", return_details=True),
 }
 # What a fully masked bag returns (documented in each class); None: sigmoid(bias) = 0.5 here.
-EMPTY_BAG = {"s-mil": 0.5, "s-mil-unweighted": 0.5, "noisy-or": 0.0, "attention": 0.5,
-             "gated-attention": 0.5, "mean": 0.0, "max": 0.0}
+EMPTY_BAG = {
+    "s-mil": 0.5,
+    "s-mil-unweighted": 0.5,
+    "noisy-or": 0.0,
+    "attention": 0.5,
+    "gated-attention": 0.5,
+    "mean": 0.0,
+    "max": 0.0,
+}
 
 
 def _numpy(outputs):
@@ -50,9 +57,13 @@ def test_masked_garbage_and_padding_change_nothing(name):
     alone = _numpy(layer(h[:1, :3]))
     for key in ("bag", "logit", "embedding"):
         if key in alone:
-            np.testing.assert_allclose(clean[key][:1], alone[key], rtol=1e-5, atol=1e-6, err_msg=key)
+            np.testing.assert_allclose(
+                clean[key][:1], alone[key], rtol=1e-5, atol=1e-6, err_msg=key
+            )
     for key in ("attention", "instance"):
-        np.testing.assert_allclose(clean[key][:1, :3], alone[key], rtol=1e-5, atol=1e-6, err_msg=key)
+        np.testing.assert_allclose(
+            clean[key][:1, :3], alone[key], rtol=1e-5, atol=1e-6, err_msg=key
+        )
 
 
 @pytest.mark.parametrize("name", POOLINGS)
@@ -69,9 +80,9 @@ def test_extreme_logits_and_single_instance_bags_stay_finite(name, gradients):
 
         weights = [ops.convert_to_numpy(w) for w in layer.trainable_variables]
 
-        def loss(inputs, *trainable):
+        def loss(inputs, *trainable, mask=mask):
             outputs, _ = layer.stateless_call(list(trainable), [], inputs, mask=mask)
-            return ops.sum(outputs["bag"]) + ops.sum(outputs["attention"]) + ops.sum(outputs["instance"])
+            return sum(ops.sum(outputs[key]) for key in ("bag", "attention", "instance"))
 
         grads = gradients(loss, h, *weights)
         assert all(np.all(np.isfinite(g)) for g in grads), name
@@ -80,7 +91,7 @@ def test_extreme_logits_and_single_instance_bags_stay_finite(name, gradients):
 
 
 def test_mixed_bfloat16_policy(mixed_bfloat16):
-    """Every pooling under `mixed_bfloat16`: float32 outputs in [0, 1] and a finite training step."""
+    """Every pooling under `mixed_bfloat16`: float32 outputs in [0, 1], a finite training step."""
     h = RNG.normal(size=(2, 5, DIM)).astype("float32")
     mask = np.array([[1, 1, 1, 0, 0], [1] * 5], bool)
     x_in, mask_in = keras.Input((None, DIM)), keras.Input((None,), dtype="bool")
@@ -99,3 +110,50 @@ def test_mixed_bfloat16_policy(mixed_bfloat16):
     for name, bag in model([h, mask]).items():
         bag = ops.convert_to_numpy(bag)
         assert bag.dtype == np.float32 and np.all((bag >= 0) & (bag <= 1)), name
+
+
+def _empty_bag_logit(name, bias):
+    """The documented log-odds of a bag with no instance: S-MIL has no evidence either way
+    (0), Att-MIL is its classifier on a zero embedding (the bias), noisy-or and mean / max
+    pool nothing (probability 0)."""
+    if name.startswith("s-mil"):
+        return 0.0
+    if name.endswith("attention"):
+        return bias
+    return -np.inf
+
+
+@pytest.mark.parametrize("name", POOLINGS)
+def test_empty_bag_of_zero_instances_is_a_fully_masked_bag(name, gradients):
+    layer = POOLINGS[name]()
+    layer.build((None, None, DIM))
+    bias = 0.7
+    weights = [RNG.normal(size=w.shape) for w in layer.get_weights()[:-1]] + [np.array([bias])]
+    layer.set_weights(weights)
+    logit = _empty_bag_logit(name, bias)
+    h = np.zeros((3, 0, DIM), "float32")
+    shapes = {"bag": (3, 1), "logit": (3, 1), "attention": (3, 0), "instance": (3, 0)}
+    shapes["embedding"] = (3, DIM)
+    for mask in (None, np.zeros((3, 0), bool), np.zeros((3, 0), "float32")):
+        out = _numpy(layer(h, mask=mask))
+        assert {k: v.shape for k, v in out.items()} == {k: shapes[k] for k in out}
+        assert all(np.all(np.isfinite(v)) for v in out.values())
+        np.testing.assert_allclose(out["bag"], 1.0 / (1.0 + np.exp(-logit)), rtol=1e-6)
+        if "logit" in out:
+            np.testing.assert_allclose(out["logit"], logit, rtol=1e-6)
+            assert np.all(out["embedding"] == 0)
+    # The same as a fully masked bag of any size.
+    garbage = RNG.normal(size=(3, 4, DIM)).astype("float32")
+    masked = _numpy(layer(garbage, mask=np.zeros((3, 4), bool)))
+    np.testing.assert_allclose(masked["bag"], out["bag"], rtol=1e-6)
+
+    def loss(*trainable):
+        outputs, _ = layer.stateless_call(list(trainable), [], h)
+        return ops.sum(outputs["bag"])
+
+    trainable = [ops.convert_to_numpy(w) for w in layer.trainable_variables]
+    assert all(np.all(np.isfinite(g)) for g in gradients(loss, *trainable)), name
+    symbolic = layer(keras.Input((0, DIM)), mask=keras.Input((0,), dtype="bool"))
+    assert {k: tuple(v.shape) for k, v in symbolic.items()} == {
+        k: (None, *shapes[k][1:]) for k in symbolic
+    }

@@ -91,6 +91,7 @@ def test_lemma_2b_noisy_or_gradient_vanishes_while_smil_does_not(gradients, epsi
     np.testing.assert_allclose(grad_mil, (p_hat - 1) / (p_hat * (1 - p)), rtol=2e-3)
     assert np.all(np.abs(grad_mil[others]) <= 2 * epsilon)
     assert abs(grad_mil[k]) <= 2 * epsilon
+    np.testing.assert_allclose(grad_mil[q], -((1 - delta) ** (size - 2)), rtol=2 * epsilon + 2e-3)
 
     (grad_smil,) = gradients(_smil_loss(SMILPooling(weighted=False)), p)
     p_smil = 1 / (1 + (1 / delta - 1) ** (size - 2))

@@ -47,9 +47,15 @@ def test_layer_contract(run_layer_test, weighted, return_details):
     expected = (3, 1)
     if return_details:
         expected = {
-            "bag": (3, 1), "logit": (3, 1), "attention": (3, 6), "instance": (3, 6), "embedding": (3, 5)
+            "bag": (3, 1),
+            "logit": (3, 1),
+            "attention": (3, 6),
+            "instance": (3, 6),
+            "embedding": (3, 5),
         }
-    run_layer_test(SMILPooling, {"weighted": weighted, "return_details": return_details}, h, mask, expected)
+    run_layer_test(
+        SMILPooling, {"weighted": weighted, "return_details": return_details}, h, mask, expected
+    )
 
 
 def test_weighted_matches_eq_9_10_and_product_identity():
@@ -96,7 +102,9 @@ def test_paper_example_unweighted_is_not_mil_consistent():
     """Sec. 3.2: with p = [0.1, 0.1, 0.9] Eq. 8 gives p < 0.5, the reason for the attention."""
     p = np.array([[0.1, 0.1, 0.9]], "float32")
     bag = ops.convert_to_numpy(
-        SMILPooling(weighted=False)(np.zeros((1, 3, 2), "float32"), instance_logits=np.log(p / (1 - p)))
+        SMILPooling(weighted=False)(
+            np.zeros((1, 3, 2), "float32"), instance_logits=np.log(p / (1 - p))
+        )
     )
     np.testing.assert_allclose(bag, 1 / (1 + 9.0 * 9.0 / 9.0), rtol=1e-5)
     assert bag[0, 0] < 0.5
@@ -140,7 +148,9 @@ def test_super_bag_of_smil_t_is_eq_12_in_functional_model(tmp_path):
     z_k = np.stack([r[3] for r in per_kernel], axis=1)  # (batch, K, D)
     scores = z_k @ ops.convert_to_numpy(outer.attention_kernel)[:, 0]
     b_k = np.exp(scores) / np.exp(scores).sum(-1, keepdims=True)
-    expected = 1.0 / (1.0 + np.prod((1.0 / p_k - 1.0) ** b_k, axis=-1, keepdims=True))  # Eq. 12 with Eq. 9
+    expected = 1.0 / (
+        1.0 + np.prod((1.0 / p_k - 1.0) ** b_k, axis=-1, keepdims=True)
+    )  # Eq. 12 with Eq. 9
     np.testing.assert_allclose(model.predict([bags, mask], verbose=0), expected, rtol=1e-5)
 
     model.save(tmp_path / "smil_t.keras")

@@ -14,7 +14,7 @@ KERNEL_SIZES = (1, 2, 3, 4)
 def _numpy_encoder(h, kernels, biases, kernel_sizes):
     """ReLU(Conv1d_k(H)) with zeros padded (k - 1) // 2 before and k // 2 after the sequence."""
     outputs = []
-    for k, kernel, bias in zip(kernel_sizes, kernels, biases):
+    for k, kernel, bias in zip(kernel_sizes, kernels, biases, strict=True):
         padded = np.pad(h.astype("float64"), ((0, 0), ((k - 1) // 2, k // 2), (0, 0)))
         conv = sum(padded[:, t : t + h.shape[1]] @ kernel[t] for t in range(k)) + bias
         outputs.append(np.maximum(conv, 0.0))
@@ -34,7 +34,9 @@ def _encoder(dim, filters=6):
 def test_layer_contract(run_layer_test):
     h = RNG.normal(size=(2, 7, 5)).astype("float32")
     mask = np.array([[1] * 5 + [0] * 2, [1] * 7], bool)
-    run_layer_test(SpatialTemporalEncoder, {"kernel_sizes": (1, 2, 3), "filters": 4}, h, mask, (2, 3, 7, 4))
+    run_layer_test(
+        SpatialTemporalEncoder, {"kernel_sizes": (1, 2, 3), "filters": 4}, h, mask, (2, 3, 7, 4)
+    )
 
 
 def test_matches_numpy_convolution():
@@ -48,10 +50,14 @@ def test_matches_numpy_convolution():
 def test_kernel_size_k_sees_at_most_k_neighbours(position):
     h = RNG.normal(size=(1, 7, 3)).astype("float32")
     encoder, kernels, biases = _encoder(3)
-    encoder.set_weights([np.abs(w) if w.ndim == 3 else np.ones_like(w) for w in encoder.get_weights()])
+    encoder.set_weights(
+        [np.abs(w) if w.ndim == 3 else np.ones_like(w) for w in encoder.get_weights()]
+    )
     changed = h.copy()
     changed[0, position] += 5.0
-    diff = np.abs(ops.convert_to_numpy(encoder(changed)) - ops.convert_to_numpy(encoder(h)))[0].max(-1)
+    diff = np.abs(ops.convert_to_numpy(encoder(changed)) - ops.convert_to_numpy(encoder(h)))[0].max(
+        -1
+    )
     for index, k in enumerate(KERNEL_SIZES):
         # Output j sees instances j - (k - 1) // 2 ... j + k // 2.
         sees = [j for j in range(7) if j - (k - 1) // 2 <= position <= j + k // 2]
@@ -65,7 +71,9 @@ def test_padded_bag_with_masked_garbage_equals_unpadded_bag():
     padded = np.concatenate([h, RNG.normal(size=(1, 3, 4)).astype("float32") * 100], axis=1)
     mask = np.array([[True] * 5 + [False] * 3])
     out_padded = ops.convert_to_numpy(encoder(padded, mask=mask))
-    np.testing.assert_allclose(out_padded[:, :, :5], ops.convert_to_numpy(encoder(h)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        out_padded[:, :, :5], ops.convert_to_numpy(encoder(h)), rtol=1e-5, atol=1e-6
+    )
     assert np.all(out_padded[:, :, 5:] == 0.0)
 
 
@@ -77,7 +85,9 @@ def test_masked_hole_acts_like_zero_instance():
     zeroed[0, 2] = 0.0
     expected = _numpy_encoder(zeroed, kernels, biases, KERNEL_SIZES)
     expected[:, :, 2] = 0.0
-    np.testing.assert_allclose(ops.convert_to_numpy(encoder(h, mask=mask)), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(encoder(h, mask=mask)), expected, rtol=1e-4, atol=1e-5
+    )
 
 
 def test_rejects_bad_kernel_sizes():
