@@ -3,7 +3,8 @@
 import argparse
 import logging
 import pathlib
-import sys
+
+from smil_keras.cli import console
 
 EPILOG = """\
 examples:
@@ -11,7 +12,10 @@ examples:
   smil evaluate --model runs/smil_t/best.keras runs/xn_avg/best.keras --name S-MIL-T XN-avg \\
       --data bags/ffpms --out eval/ffpms --frames 2 5 10 20
 
-Video accuracy is the paper's: the mean of the accuracies on real and on fake videos.
+Video accuracy is the paper's: the mean of the accuracies on real and on fake videos. Each
+detector sees the faces as it was trained to (its view: image size and margin, saved in the
+.keras file). Exit status: 0 done, 2 for a fatal error (a missing or invalid model, no shards,
+a corrupt shard), named in one line on stderr.
 Writes to --out: metrics.{csv,md} (accuracy per manipulation method, all, AUC, frame AUC;
 Tables 1-3), fake_fraction.{csv,md,png} (Fig. 6), frames.{csv,md,png} (Fig. 7, with
 --frames), videos_<model>.csv (per-video scores).
@@ -32,33 +36,51 @@ def register(subparsers):
         "--data", nargs="+", required=True, help="bag shard files, folders or globs"
     )
     parser.add_argument("--out", default="eval", help="folder for tables and plots (default eval)")
-    parser.add_argument("--threshold", type=float, default=0.5, help="fake from this probability")
     parser.add_argument(
-        "--frames", type=int, nargs="*", default=[],
+        "--threshold",
+        type=console.probability,
+        default=0.5,
+        help="fake from this probability (0.5)",
+    )
+    parser.add_argument(
+        "--frames",
+        type=console.positive_int,
+        nargs="*",
+        default=[],
         help="test frame counts for the accuracy-vs-frames curve (Fig. 7), e.g. 2 5 10 20",
     )
-    parser.add_argument("--batch-size", type=int, default=8, help="videos per forward pass")
+    parser.add_argument(
+        "--batch-size", type=console.positive_int, default=8, help="videos per forward pass (8)"
+    )
     parser.set_defaults(func=run)
 
 
 def run(args):
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     names = args.name or [str(path) for path in args.model]
-    if len(names) != len(args.model):
-        print(f"smil evaluate: error: {len(args.model)} models but {len(names)} names",
-              file=sys.stderr)
-        return 2
-    try:
+    try:  # checked before TensorFlow is imported: a wrong path is answered at once
+        if len(names) != len(args.model):
+            raise ValueError(f"{len(args.model)} models but {len(names)} names (--name)")
+        if len(set(names)) != len(names):
+            raise ValueError(f"each model needs its own name, got {names}")
+        for path in args.model:
+            console.check_model_file(path)
+        console.check_inputs_exist(args.data, "--data path", globs=True)
+        console.check_output_folder(args.out, "--out")
         from smil_keras.evaluation import evaluate, load_detector, markdown_table
 
-        models = {name: load_detector(path) for name, path in zip(names, args.model)}
+        models = {name: load_detector(path) for name, path in zip(names, args.model, strict=True)}
         report = evaluate(
-            models, args.data, out_dir=args.out, threshold=args.threshold,
-            frame_counts=args.frames, batch_size=args.batch_size,
+            models,
+            args.data,
+            out_dir=args.out,
+            threshold=args.threshold,
+            frame_counts=args.frames,
+            batch_size=args.batch_size,
         )
     except (OSError, ValueError) as error:
-        print(f"smil evaluate: error: {error}", file=sys.stderr)
-        return 1
+        console.print_error("evaluate", error)
+        return console.FATAL
     print("\nVideo accuracy per manipulation method, AUC and frame AUC")
     print(markdown_table(report["metrics"]))
     if report["fake_fraction"]:
@@ -68,4 +90,4 @@ def run(args):
         print("\nAccuracy against the number of test frames (Fig. 7)")
         print(markdown_table(report["frames"]))
     print(f"\ntables and plots in {pathlib.Path(args.out)}")
-    return 0
+    return console.OK

@@ -3,8 +3,11 @@
 import argparse
 import json
 import logging
+import os
 import pathlib
 import sys
+
+from smil_keras.cli import console
 
 EPILOG = """\
 examples:
@@ -12,13 +15,16 @@ examples:
   smil predict videos/ more.mp4 --model best.keras --json scores.json --frames 20
   smil predict clip.mp4 --model best.keras --visualize explain/ --gradcam-faces 3
 
-Folders are searched for video files. Each video gets a status: "ok", "no_faces" (no face in
-the sampled frames; null probability) or "error" (unreadable; the reason is given). The batch
-always goes on; the exit status is 1 when any video had an error.
+Folders are searched for video files. Faces are cut as the detector was trained to see them
+(its view: image size and margin, saved in the .keras file). Each video gets a status: "ok",
+"no_faces" (no face in the sampled frames: a null probability, not a failure) or "error"
+(unreadable). Videos without a score are listed on stderr with the reason; the batch always
+goes on. Exit status: 0 when every video was read, 1 when any had an error, 2 for a fatal error
+(missing video or model, not a detector).
 
 --json writes a list with one object per video:
   {"video", "status", "fake_probability", "label", "faces": [{"frame", "box" [x, y, w, h],
-   "fake_probability", "attention"}, ...]}   (+ "reason" for errors)
+   "fake_probability", "attention"}, ...]}   (+ "reason" when status is not "ok")
 """
 
 
@@ -34,15 +40,22 @@ def register(subparsers):
     parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files or folders")
     parser.add_argument("--model", required=True, help="a .keras detector (runs/smil/best.keras)")
     parser.add_argument("--json", metavar="OUT", help="write the results as JSON to this file")
-    parser.add_argument("--frames", type=int, default=20, help="frames sampled per video (20)")
     parser.add_argument(
-        "--threshold", type=float, default=0.5, help="probability from which a video is fake (0.5)"
+        "--frames", type=console.positive_int, default=20, help="frames sampled per video (20)"
+    )
+    parser.add_argument(
+        "--threshold",
+        type=console.probability,
+        default=0.5,
+        help="probability from which a video is fake (0.5)",
     )
     parser.add_argument(
         "--visualize", metavar="DIR", help="write frames with scored boxes and Grad-CAM maps here"
     )
     parser.add_argument(
-        "--gradcam-faces", type=int, default=3,
+        "--gradcam-faces",
+        type=console.non_negative_int,
+        default=3,
         help="Grad-CAM maps for this many faces with the highest attention (default 3)",
     )
     parser.set_defaults(func=run)
@@ -50,7 +63,11 @@ def register(subparsers):
 
 def run(args):
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
+    try:  # checked before TensorFlow is imported: a wrong path is answered at once
+        console.check_inputs_exist(args.videos, "video")
+        console.check_model_file(args.model)
+        console.check_output_file(args.json, "--json")
+        console.check_output_folder(args.visualize, "--visualize")
         videos = collect_videos(args.videos)
         from smil_keras.evaluation import VideoPredictor, load_detector
 
@@ -58,16 +75,26 @@ def run(args):
             load_detector(args.model), num_frames=args.frames, threshold=args.threshold
         )
     except (OSError, ValueError) as error:
-        print(f"smil predict: error: {error}", file=sys.stderr)
-        return 1
+        console.print_error("predict", error)
+        return console.FATAL
     results = predictor.predict_many(videos, args.visualize, args.gradcam_faces)
     print(format_results(results))
+    unscored = [result for result in results if result["status"] != "ok"]
+    if unscored:
+        print(f"{len(unscored)} of {len(results)} videos have no score:", file=sys.stderr)
+        for result in unscored:
+            print(f"  {result['video']}: {result['status']}: {result['reason']}", file=sys.stderr)
     if args.json:
         path = pathlib.Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        except OSError as error:
+            console.print_error("predict", f"cannot write --json {path}: {error}")
+            return console.FATAL
         print(f"wrote {path}")
-    return 1 if any(result["status"] == "error" for result in results) else 0
+    failed = any(result["status"] == "error" for result in results)
+    return console.SOME_FAILED if failed else console.OK
 
 
 def collect_videos(inputs):
@@ -77,14 +104,14 @@ def collect_videos(inputs):
     videos = []
     for item in inputs:
         found = find_videos(item)
-        if pathlib.Path(item).is_dir() and not found:
+        if os.path.isdir(item) and not found:
             raise FileNotFoundError(f"no video files in folder {item}")
         videos.extend(path for path, _ in found)
     return videos
 
 
 def format_results(results):
-    """A plain-text table: one line per video, then its faces' scores in brief."""
+    """A plain-text table: one line per video (its file name), then its faces' scores in brief."""
     width = max(len("video"), *(len(pathlib.Path(r["video"]).name) for r in results))
     lines = [f"{'video':<{width}}  {'status':<8}  {'fake prob':>9}  {'label':<5}  faces"]
     for result in results:
@@ -93,6 +120,5 @@ def format_results(results):
             f"{pathlib.Path(result['video']).name:<{width}}  {result['status']:<8}  "
             f"{'-' if probability is None else f'{probability:.4f}':>9}  "
             f"{result['label'] or '-':<5}  {len(result['faces'])}"
-            + (f"  ({result['reason']})" if "reason" in result else "")
         )
     return "\n".join(lines)

@@ -18,7 +18,8 @@ def evaluate(models, files, out_dir=None, threshold=0.5, frame_counts=(), batch_
     bottom), the accuracy per manipulation method (Tables 1-3), the accuracy against the
     fraction of fake faces in a video (Fig. 6) and, for each count in `frame_counts`, the
     accuracy when only that many faces of each video, evenly spread over it, are used (Fig. 7:
-    the number of test frames, with one face per frame).
+    the number of test frames, with one face per frame). Each model sees the faces through its
+    own view (`model.view`: image size and margin; see `score_bags`).
 
     With `out_dir`, writes `metrics.{csv,md}` (the method table), `fake_fraction.{csv,md,png}`,
     `frames.{csv,md,png}` (when `frame_counts` is given) and `videos_<model>.csv` (per-video
@@ -60,8 +61,13 @@ def evaluate(models, files, out_dir=None, threshold=0.5, frame_counts=(), batch_
             )
             metrics = subset.metrics(threshold)
             report["frames"].append(
-                {"model": name, "frames": int(count), "videos": len(subset),
-                 "accuracy": metrics["accuracy"], "auc": metrics["auc"]}
+                {
+                    "model": name,
+                    "frames": int(count),
+                    "videos": len(subset),
+                    "accuracy": metrics["accuracy"],
+                    "auc": metrics["auc"],
+                }
             )
     if out_dir is not None:
         _write(report, pathlib.Path(out_dir), threshold)
@@ -76,14 +82,24 @@ def _write(report, out_dir, threshold):
     if report["fake_fraction"]:
         write_table(report["fake_fraction"], out_dir / "fake_fraction")
         plot_curves(
-            report["fake_fraction"], "fraction", "accuracy", out_dir / "fake_fraction.png",
-            "Accuracy vs fraction of fake faces (Fig. 6)", "fraction of fake faces", "accuracy",
+            report["fake_fraction"],
+            "fraction",
+            "accuracy",
+            out_dir / "fake_fraction.png",
+            "Accuracy vs fraction of fake faces (Fig. 6)",
+            "fraction of fake faces",
+            "accuracy",
         )
     if report["frames"]:
         write_table(report["frames"], out_dir / "frames")
         plot_curves(
-            report["frames"], "frames", "accuracy", out_dir / "frames.png",
-            "Accuracy vs number of test frames (Fig. 7)", "frames per video", "accuracy",
+            report["frames"],
+            "frames",
+            "accuracy",
+            out_dir / "frames.png",
+            "Accuracy vs number of test frames (Fig. 7)",
+            "frames per video",
+            "accuracy",
         )
     logger.info("wrote evaluation tables and plots to %s", out_dir)
 

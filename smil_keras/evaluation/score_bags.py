@@ -3,20 +3,23 @@
 import numpy as np
 from tqdm.auto import tqdm
 
+from smil_keras.bags import read_bags
+from smil_keras.data import make_bag_dataset
 from smil_keras.evaluation.video_scores import VideoScores
+from smil_keras.models import explain_model, frame_model
 
 
-def score_bags(model, files, batch_size=8, instances=None, margin=1.3, progress=True):
+def score_bags(model, files, batch_size=8, instances=None, margin=None, progress=True):
     """Scores every bag of the shards and returns `VideoScores`.
 
     Each bag is scored by `explain_model(model)` (video probability, per-face probabilities
     and attention inside the bag), and each face alone by `frame_model(model)` (the paper's
     frame-level evaluation).
 
-    Bags go through the evaluation pipeline (`make_bag_dataset(training=False)`: no
-    augmentation, the centre `margin` view of each stored crop at the detector's input size);
-    their ids, methods and labels
-    are read alongside with `read_bags`, in the same order.
+    Bags go through the evaluation pipeline on the detector's own view of a face
+    (`make_bag_dataset(training=False, view=model.view)`: no augmentation, the centre view of
+    each stored crop, at the image size and margin the detector was trained with); their ids,
+    methods and labels are read alongside with `read_bags`, in the same order.
 
     Args:
         model: a detector (`build_detector` / `load_detector`).
@@ -24,8 +27,12 @@ def score_bags(model, files, batch_size=8, instances=None, margin=1.3, progress=
         batch_size: videos per forward pass.
         instances: use only this many faces per video, evenly spread over the video (Fig. 7:
             accuracy against the number of test frames, one face per frame); `None`: all.
-        margin: the view of each face the model was trained on (`make_bag_dataset`).
+        margin: leave it `None`: the view's margin (`model.view.margin`) is used. A value is
+            only checked against it.
         progress: show a progress bar.
+
+    Raises:
+        ViewMismatchError: a `margin` that differs from the detector's view.
 
     Example:
 
@@ -33,15 +40,16 @@ def score_bags(model, files, batch_size=8, instances=None, margin=1.3, progress=
     >>> scores.metrics()["accuracy"]  # doctest: +SKIP
     0.91
     """
-    from smil_keras.bags import read_bags
-    from smil_keras.data import make_bag_dataset
-    from smil_keras.models import explain_model, frame_model
-
+    model.view.check(margin=margin)
     explainer = explain_model(model)
     scorer = frame_model(model)
     dataset = make_bag_dataset(
-        files, training=False, batch_size=batch_size, instances=instances,
-        image_size=model.image_size, margin=margin, face_labels=True,
+        files,
+        training=False,
+        batch_size=batch_size,
+        view=model.view,
+        instances=instances,
+        face_labels=True,
     )
     records = read_bags(files)
     columns = {name: [] for name in VideoScores.__dataclass_fields__}
@@ -53,7 +61,7 @@ def score_bags(model, files, batch_size=8, instances=None, margin=1.3, progress=
         frame_scores = np.zeros(mask.shape)
         frame_scores[mask] = np.asarray(scorer(np.asarray(inputs["faces"])[mask]))[:, 0]
         face_labels = np.asarray(inputs["face_labels"])
-        for row, (label, count) in enumerate(zip(np.asarray(labels)[:, 0], counts)):
+        for row, (label, count) in enumerate(zip(np.asarray(labels)[:, 0], counts, strict=True)):
             record = next(records)
             if record.label not in (0, 1):
                 raise ValueError(f"bag {record.video_id} ({record.video}) has no video label")

@@ -64,10 +64,17 @@ def data(tmp_path_factory):
 def run(data, tmp_path_factory):
     """A run killed after epoch 1 of 2, then resumed; returns what the resume saw."""
     config = TrainConfig(
-        train_data=data.shards, val_data=data.shards,
-        run_dir=str(tmp_path_factory.mktemp("run") / "run"), backbone="tiny",
-        image_size=IMAGE_SIZE, weights=None, model_kwargs={"filters": 8}, epochs=2,
-        batch_size=3, instances=3, learning_rate=1e-3,
+        train_data=data.shards,
+        val_data=data.shards,
+        run_dir=str(tmp_path_factory.mktemp("run") / "run"),
+        backbone="tiny",
+        image_size=IMAGE_SIZE,
+        weights=None,
+        model_kwargs={"filters": 8},
+        epochs=2,
+        batch_size=3,
+        instances=3,
+        learning_rate=1e-3,
     )
     with pytest.raises(SimulatedKill):
         train(config, callbacks=[KillAfterFirstEpoch()])
@@ -84,7 +91,7 @@ def test_killed_run_resumes_at_the_next_epoch_with_nothing_lost(run):
     killed, probe, result = run["killed"], run["probe"], run["result"]
     assert [row["epoch"] for row in killed["history"]] == [0]
     assert probe.epochs == [1]  # only the missing epoch is trained
-    for restored, saved in zip(probe.start_weights, killed["weights"]):
+    for restored, saved in zip(probe.start_weights, killed["weights"], strict=True):
         np.testing.assert_array_equal(restored, saved)
     assert probe.start_iterations > 0  # optimizer state restored too
     assert [row["epoch"] for row in result.history] == [0, 1]
@@ -98,15 +105,32 @@ def test_killed_run_resumes_at_the_next_epoch_with_nothing_lost(run):
 
 def test_cli_refuses_to_overwrite_a_finished_run(run, capsys):
     code = main(["train", "--config", str(run["result"].run_dir / "config.yaml")])
-    assert code == 1
+    assert code == 2
     assert "already holds a finished run" in capsys.readouterr().err
 
 
 def test_evaluate_cli_metrics_match_sklearn_and_an_independent_forward_pass(run, data, tmp_path):
     model_path = run["result"].best_model_path
     out = tmp_path / "eval"
-    assert main(["evaluate", "--model", str(model_path), "--name", "tiny", "--data",
-                 *data.shards, "--out", str(out), "--frames", "1", "2"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(model_path),
+                "--name",
+                "tiny",
+                "--data",
+                *data.shards,
+                "--out",
+                str(out),
+                "--frames",
+                "1",
+                "2",
+            ]
+        )
+        == 0
+    )
 
     # Independent scores: every bag decoded here (OpenCV), the centre IMAGE_SIZE window of the
     # stored crops (their margin 1.3 view), fed to the loaded model.
@@ -115,9 +139,13 @@ def test_evaluate_cli_metrics_match_sklearn_and_an_independent_forward_pass(run,
     labels, probabilities, face_labels, frame_scores, ids = [], [], [], [], []
     for record in read_bags(data.shards):
         border = round(record.image_size * (1 - 1.3 / record.margin) / 2)
-        faces = np.stack([cv2.imdecode(np.frombuffer(c, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
-                          for c in record.crops]).astype("float32")
-        faces = faces[:, border:border + IMAGE_SIZE, border:border + IMAGE_SIZE]
+        faces = np.stack(
+            [
+                cv2.imdecode(np.frombuffer(c, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+                for c in record.crops
+            ]
+        ).astype("float32")
+        faces = faces[:, border : border + IMAGE_SIZE, border : border + IMAGE_SIZE]
         assert faces.shape[1:3] == (IMAGE_SIZE, IMAGE_SIZE)
         output = model({"faces": faces[None], "mask": np.ones((1, len(faces)), bool)})
         ids.append(record.video_id)
@@ -129,13 +157,15 @@ def test_evaluate_cli_metrics_match_sklearn_and_an_independent_forward_pass(run,
     with (out / "videos_tiny.csv").open() as file:
         rows = list(csv.DictReader(file))
     assert [row["video_id"] for row in rows] == ids
-    np.testing.assert_allclose([float(r["fake_probability"]) for r in rows], probabilities,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        [float(r["fake_probability"]) for r in rows], probabilities, atol=1e-5
+    )
     with (out / "metrics.csv").open() as file:
         (metrics,) = list(csv.DictReader(file))
     probabilities = np.asarray(probabilities)
     assert float(metrics["all"]) == pytest.approx(
-        balanced_accuracy_score(labels, probabilities >= 0.5))
+        balanced_accuracy_score(labels, probabilities >= 0.5)
+    )
     assert float(metrics["auc"]) == pytest.approx(roc_auc_score(labels, probabilities), abs=1e-9)
     # Per-face scores: the library's (what the CLI ranked) equal the independent ones to float32
     # rounding; the AUC is sklearn's on the library's scores (the tiny model gives near-equal
@@ -145,9 +175,15 @@ def test_evaluate_cli_metrics_match_sklearn_and_an_independent_forward_pass(run,
     np.testing.assert_allclose(library_scores, frame_scores, atol=1e-5)
     np.testing.assert_array_equal(np.concatenate(library.face_labels), face_labels)
     assert float(metrics["frame_auc"]) == pytest.approx(
-        roc_auc_score(face_labels, library_scores), abs=1e-6)
-    for name in ("metrics.md", "fake_fraction.csv", "fake_fraction.png", "frames.csv",
-                 "frames.png"):
+        roc_auc_score(face_labels, library_scores), abs=1e-6
+    )
+    for name in (
+        "metrics.md",
+        "fake_fraction.csv",
+        "fake_fraction.png",
+        "frames.csv",
+        "frames.png",
+    ):
         assert (out / name).stat().st_size > 0, name
     with (out / "frames.csv").open() as file:
         assert [int(r["frames"]) for r in csv.DictReader(file)] == [1, 2]
@@ -169,9 +205,24 @@ def test_predict_cli_scores_each_video_and_goes_on_past_bad_ones(run, data, tmp_
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(b"this is not a video")
     out = tmp_path / "scores.json"
-    code = main(["predict", *videos, str(blank), str(corrupt), "--model", str(model_path),
-                 "--frames", str(FRAMES), "--json", str(out), "--visualize",
-                 str(tmp_path / "pictures"), "--gradcam-faces", "2"])
+    code = main(
+        [
+            "predict",
+            *videos,
+            str(blank),
+            str(corrupt),
+            "--model",
+            str(model_path),
+            "--frames",
+            str(FRAMES),
+            "--json",
+            str(out),
+            "--visualize",
+            str(tmp_path / "pictures"),
+            "--gradcam-faces",
+            "2",
+        ]
+    )
     assert code == 1  # one video could not be read; the others were still scored
     results = json.loads(out.read_text())
     assert [r["status"] for r in results] == ["ok", "ok", "no_faces", "error"]
@@ -181,17 +232,21 @@ def test_predict_cli_scores_each_video_and_goes_on_past_bad_ones(run, data, tmp_
     # The JSON numbers are the model's on the faces the face pipeline finds.
     explainer = explain_model(load_detector(model_path))
     detector = MTCNNDetector()
-    for result, video in zip(results[:2], videos):
+    for result, video in zip(results[:2], videos, strict=True):
         faces = extract_video_faces(video, detector, num_frames=FRAMES, size=IMAGE_SIZE)
         crops = np.stack(faces.crops).astype("float32")[None]
         expected = explainer({"faces": crops, "mask": np.ones(crops.shape[:2], bool)})
         assert result["fake_probability"] == pytest.approx(
-            float(np.asarray(expected["fake_probability"])[0, 0]), abs=1e-6)
+            float(np.asarray(expected["fake_probability"])[0, 0]), abs=1e-6
+        )
         assert result["label"] == ("fake" if result["fake_probability"] >= 0.5 else "real")
         assert [face["box"] for face in result["faces"]] == faces.boxes.tolist()
         assert [face["frame"] for face in result["faces"]] == faces.face_frame_indices.tolist()
-        np.testing.assert_allclose([f["attention"] for f in result["faces"]],
-                                   np.asarray(expected["attention"])[0], atol=1e-6)
+        np.testing.assert_allclose(
+            [f["attention"] for f in result["faces"]],
+            np.asarray(expected["attention"])[0],
+            atol=1e-6,
+        )
         assert sum(f["attention"] for f in result["faces"]) == pytest.approx(1.0, abs=1e-5)
         pictures = tmp_path / "pictures" / video.rsplit("/", 1)[-1].rsplit(".", 1)[0]
         assert len(list(pictures.glob("frame_*.png"))) == FRAMES
@@ -222,12 +277,29 @@ def test_exported_saved_model_reloads_without_smil_keras_and_matches_keras(run, 
     rng = np.random.default_rng(0)
     faces = rng.integers(0, 256, (2, 5, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
     mask = np.array([[True] * 5, [True] * 3 + [False] * 2])
-    jpeg = np.array([[tf.io.encode_jpeg(face).numpy() if keep else b""
-                      for face, keep in zip(bag, row)] for bag, row in zip(faces, mask)],
-                    dtype=object)
+    jpeg = np.array(
+        [
+            [
+                tf.io.encode_jpeg(face).numpy() if keep else b""
+                for face, keep in zip(bag, row, strict=True)
+            ]
+            for bag, row in zip(faces, mask, strict=True)
+        ],
+        dtype=object,
+    )
     np.savez(tmp_path / "inputs.npz", faces=faces, mask=mask, jpeg=jpeg)
-    subprocess.run([sys.executable, "-c", RELOAD_SCRIPT, str(out), str(tmp_path / "inputs.npz"),
-                    str(tmp_path / "outputs.npz")], check=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            RELOAD_SCRIPT,
+            str(out),
+            str(tmp_path / "inputs.npz"),
+            str(tmp_path / "outputs.npz"),
+        ],
+        check=True,
+        timeout=300,
+    )
     served = np.load(tmp_path / "outputs.npz")
 
     explainer = explain_model(load_detector(model_path))
@@ -239,18 +311,22 @@ def test_exported_saved_model_reloads_without_smil_keras_and_matches_keras(run, 
 
     # serving_jpeg: the same model on the decoded crops (padding from empty strings).
     decoded = np.zeros_like(faces)
-    decoded[mask] = [cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
-                     for data in jpeg[mask]]  # OpenCV: the serving decoder's exact pixels
+    decoded[mask] = [
+        cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+        for data in jpeg[mask]
+    ]  # OpenCV: the serving decoder's exact pixels
     expected = explainer({"faces": decoded.astype("float32"), "mask": mask})
-    np.testing.assert_allclose(served["jpeg_fake_probability"],
-                               np.asarray(expected["fake_probability"]), atol=1e-5)
+    np.testing.assert_allclose(
+        served["jpeg_fake_probability"], np.asarray(expected["fake_probability"]), atol=1e-5
+    )
 
     # keras.layers.TFSMLayer, with another bag size M (dynamic).
     layer = keras.layers.TFSMLayer(str(out), call_endpoint="serving_default")
     outputs = layer({"faces": faces[:, :4], "mask": mask[:, :4]})
     expected = explainer({"faces": faces[:, :4].astype("float32"), "mask": mask[:, :4]})
-    np.testing.assert_allclose(np.asarray(outputs["fake_probability"]),
-                               np.asarray(expected["fake_probability"]), atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(outputs["fake_probability"]), np.asarray(expected["fake_probability"]), atol=1e-5
+    )
 
 
 def test_predict_on_a_real_video_with_several_people(run, fixtures_dir):

@@ -35,8 +35,10 @@ def test_grad_cam_on_a_named_layer_and_overlay():
 
 def test_draw_faces_colours_boxes_by_score():
     frame = np.zeros((120, 200, 3), np.uint8)
-    faces = [{"box": [10, 40, 50, 50], "fake_probability": 0.9, "attention": 0.7},
-             {"box": [120, 40, 50, 50], "fake_probability": 0.1, "attention": 0.3}]
+    faces = [
+        {"box": [10, 40, 50, 50], "fake_probability": 0.9, "attention": 0.7},
+        {"box": [120, 40, 50, 50], "fake_probability": 0.1, "attention": 0.3},
+    ]
     image = draw_faces(frame, faces)
     fake_edge, real_edge = image[70, 10], image[70, 120]  # left edges of the two boxes
     assert fake_edge[0] > fake_edge[1]  # red: fake

@@ -76,8 +76,15 @@ def test_tables_are_written_as_csv_and_markdown_and_curves_as_png(scores, tmp_pa
     assert float(read[0]["DF"]) == pytest.approx(rows[0]["DF"])
     header = markdown_path.read_text().splitlines()[0]
     assert header == "| model | DF | FS | all | auc | frame_auc |"
-    png = plot_curves(fake_fraction_table({"a": scores}), "fraction", "accuracy",
-                      tmp_path / "fig6.png", "t", "x", "y")
+    png = plot_curves(
+        fake_fraction_table({"a": scores}),
+        "fraction",
+        "accuracy",
+        tmp_path / "fig6.png",
+        "t",
+        "x",
+        "y",
+    )
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
