@@ -14,12 +14,13 @@ from smil_keras.video import sample_frames
 logger = logging.getLogger(__name__)
 
 
-def extract_faces(frames, frame_indices, detector, size=299, margin=1.3, iou_threshold=0.3):
+def extract_faces(frames, frame_indices, detector, size=299, margin=1.3, iou_threshold=None):
     """Detects, tracks and crops every face in already-decoded frames.
 
     All frames go to the detector in one call (it batches them). Every kept face of every frame
-    is returned (several per frame when several people are visible), linked into tracks with
-    `link_tracks`, and cut with `crop_face` from the full-resolution frame.
+    is returned (several per frame when several people are visible), linked into per-person
+    tracks by position and appearance with `link_tracks(..., frames=frames)`, and cut with
+    `crop_face` from the full-resolution frame.
 
     Args:
         frames: list of RGB `uint8` `(H, W, 3)` frames, in time order.
@@ -28,7 +29,7 @@ def extract_faces(frames, frame_indices, detector, size=299, margin=1.3, iou_thr
         detector: a `FaceDetector`, e.g. `MTCNNDetector()` (build it once, reuse it).
         size: side of the square crops.
         margin: crop side relative to the face box's longer side.
-        iou_threshold: see `link_tracks`.
+        iou_threshold: see `link_tracks` (`None`: its default with appearance).
 
     Returns:
         `(faces, crops)`: the `Face`s in frame order (most confident first within a frame) and
@@ -50,7 +51,7 @@ def extract_faces(frames, frame_indices, detector, size=299, margin=1.3, iou_thr
 
 def _track_and_crop(frames, frame_indices, faces_per_frame, size, margin, iou_threshold):
     """Links the detected faces into tracks and cuts their crops: `(faces, crops)`."""
-    link_tracks(faces_per_frame, iou_threshold=iou_threshold)
+    link_tracks(faces_per_frame, iou_threshold=iou_threshold, frames=frames)
     faces, crops = [], []
     for frame, index, frame_faces in zip(frames, frame_indices, faces_per_frame):
         for face in frame_faces:
@@ -60,7 +61,7 @@ def _track_and_crop(frames, frame_indices, faces_per_frame, size, margin, iou_th
     return faces, crops
 
 
-def extract_video_faces(path, detector, num_frames=20, size=299, margin=1.3, iou_threshold=0.3,
+def extract_video_faces(path, detector, num_frames=20, size=299, margin=1.3, iou_threshold=None,
                         keep_frames=False):
     """Samples frames from a video, detects, tracks and crops its faces.
 
