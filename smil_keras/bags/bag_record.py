@@ -1,7 +1,6 @@
 """One bag (the faces of one video) in Python, and its conversion to and from a TFRecord example."""
 
 import dataclasses
-from typing import Optional, Union
 
 import cv2
 import numpy as np
@@ -13,8 +12,9 @@ from smil_keras.errors import BagFormatError
 
 def encode_jpeg(crop, quality=95):
     """JPEG bytes of an RGB `uint8` image `(H, W, 3)`."""
-    ok, buffer = cv2.imencode(".jpg", np.ascontiguousarray(crop[..., ::-1]),
-                              [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    ok, buffer = cv2.imencode(
+        ".jpg", np.ascontiguousarray(crop[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+    )
     if not ok:
         raise ValueError(f"OpenCV could not JPEG-encode an image of shape {crop.shape}")
     return buffer.tobytes()
@@ -66,16 +66,16 @@ class BagRecord:
 
     video_id: str
     video: str
-    crops: list[Union[np.ndarray, bytes]]
-    frame_indices: Optional[np.ndarray] = None
-    boxes: Optional[np.ndarray] = None
-    confidences: Optional[np.ndarray] = None
-    track_ids: Optional[np.ndarray] = None
+    crops: list[np.ndarray | bytes]
+    frame_indices: np.ndarray | None = None
+    boxes: np.ndarray | None = None
+    confidences: np.ndarray | None = None
+    track_ids: np.ndarray | None = None
     label: int = -1
-    face_labels: Optional[np.ndarray] = None
+    face_labels: np.ndarray | None = None
     method: str = ""
     dataset: str = ""
-    image_size: Optional[int] = None
+    image_size: int | None = None
     margin: float = schema.DEFAULT_MARGIN
 
     def __post_init__(self):
@@ -109,7 +109,8 @@ class BagRecord:
             return array
 
         self.frame_indices = per_face(
-            np.arange(n) if self.frame_indices is None else self.frame_indices, 0, np.int64)
+            np.arange(n) if self.frame_indices is None else self.frame_indices, 0, np.int64
+        )
         self.boxes = per_face(self.boxes, 0, np.int64, (4,))
         self.confidences = per_face(self.confidences, 1.0, np.float32)
         self.track_ids = per_face(self.track_ids, -1, np.int64)
@@ -117,7 +118,9 @@ class BagRecord:
         self.label = int(self.label)
         self.margin = float(self.margin)
         if not self.margin > 0:
-            raise ValueError(f"bag of video {self.video}: margin must be positive, got {self.margin}")
+            raise ValueError(
+                f"bag of video {self.video}: margin must be positive, got {self.margin}"
+            )
         if self.label not in (-1, 0, 1) or not np.isin(self.face_labels, (-1, 0, 1)).all():
             raise ValueError(f"bag of video {self.video}: labels must be 0, 1 or -1 (unknown)")
 
@@ -146,11 +149,13 @@ class BagRecord:
             return crops
         side = int(round(self.image_size * margin / self.margin))
         if side > self.image_size + 1:  # + 1: the stored margin is rounded to float32
-            raise ValueError(f"bag of video {self.video}: a view of margin {margin} is wider "
-                             f"than its crops (margin {self.margin:.3f})")
+            raise ValueError(
+                f"bag of video {self.video}: a view of margin {margin} is wider "
+                f"than its crops (margin {self.margin:.3f})"
+            )
         side = min(side, self.image_size)
         start = (self.image_size - side) // 2
-        return [crop[start:start + side, start:start + side] for crop in crops]
+        return [crop[start : start + side, start : start + side] for crop in crops]
 
     def to_example(self, jpeg_quality=95):
         """This record as a `tf.train.Example` following `bags.schema`."""
@@ -169,7 +174,8 @@ class BagRecord:
             "faces": strings(self.jpeg_crops(jpeg_quality)),
             "boxes": ints(self.boxes),
             "confidences": tf.train.Feature(
-                float_list=tf.train.FloatList(value=self.confidences.tolist())),
+                float_list=tf.train.FloatList(value=self.confidences.tolist())
+            ),
             "margin": tf.train.Feature(float_list=tf.train.FloatList(value=[self.margin])),
         }
         for name in schema.BAG_STRING_FEATURES:
@@ -177,6 +183,11 @@ class BagRecord:
         for name in schema.FACE_INT_FEATURES:
             features[name] = ints(getattr(self, name))
         return tf.train.Example(features=tf.train.Features(feature=features))
+
+    def serialize(self, jpeg_quality=95):
+        """This record's `tf.train.Example` as bytes, serialised deterministically: the same
+        record gives the same bytes in every process and run (shards are byte-identical)."""
+        return self.to_example(jpeg_quality).SerializeToString(deterministic=True)
 
     @classmethod
     def from_example(cls, example, source="", index=None):
@@ -223,24 +234,36 @@ class BagRecord:
             raise BagFormatError(source, f"{where}: num_faces is {n}, a bag needs a face")
         boxes = get("boxes", "int64_list")
         if len(boxes) != 4 * n:
-            raise BagFormatError(source, f"{where}: 'boxes' holds {len(boxes)} values, "
-                                         f"expected 4 per face ({4 * n})")
-        per_face = {"faces": get("faces", "bytes_list"), "boxes": np.reshape(boxes, (n, 4)),
-                    "confidences": get("confidences", "float_list")}
+            raise BagFormatError(
+                source, f"{where}: 'boxes' holds {len(boxes)} values, expected 4 per face ({4 * n})"
+            )
+        per_face = {
+            "faces": get("faces", "bytes_list"),
+            "boxes": np.reshape(boxes, (n, 4)),
+            "confidences": get("confidences", "float_list"),
+        }
         for name in schema.FACE_INT_FEATURES:
             per_face[name] = get(name, "int64_list")
         wrong = {name: len(values) for name, values in per_face.items() if len(values) != n}
         if wrong:
             raise BagFormatError(
-                source, f"{where}: num_faces is {n} but the per-face fields have lengths {wrong}")
+                source, f"{where}: num_faces is {n} but the per-face fields have lengths {wrong}"
+            )
         try:
             return cls(
-                video_id=scalars["video_id"], video=scalars["video"], crops=per_face["faces"],
-                frame_indices=per_face["frame_indices"], boxes=per_face["boxes"],
-                confidences=per_face["confidences"], track_ids=per_face["track_ids"],
-                label=scalars["label"], face_labels=per_face["face_labels"],
-                method=scalars["method"], dataset=scalars["dataset"],
-                image_size=scalars["image_size"], margin=margin[0],
+                video_id=scalars["video_id"],
+                video=scalars["video"],
+                crops=per_face["faces"],
+                frame_indices=per_face["frame_indices"],
+                boxes=per_face["boxes"],
+                confidences=per_face["confidences"],
+                track_ids=per_face["track_ids"],
+                label=scalars["label"],
+                face_labels=per_face["face_labels"],
+                method=scalars["method"],
+                dataset=scalars["dataset"],
+                image_size=scalars["image_size"],
+                margin=margin[0],
             )
         except ValueError as error:
             raise BagFormatError(source, f"{where}: {error}") from error

@@ -38,8 +38,9 @@ class BagShardWriter:
     ['bags/train-00000.tfrecord', ...]
     """
 
-    def __init__(self, out_dir, prefix="bags", videos_per_shard=100, first_shard=0,
-                 jpeg_quality=95):
+    def __init__(
+        self, out_dir, prefix="bags", videos_per_shard=100, first_shard=0, jpeg_quality=95
+    ):
         if videos_per_shard < 1:
             raise ValueError(f"videos_per_shard must be at least 1, got {videos_per_shard}")
         self.out_dir = os.fspath(out_dir)
@@ -61,7 +62,7 @@ class BagShardWriter:
         """Appends one `BagRecord`; returns the path of the shard it goes to."""
         if self._writer is None:
             self._writer = tf.io.TFRecordWriter(self.shard_path(self._index) + ".partial")
-        self._writer.write(record.to_example(self.jpeg_quality).SerializeToString())
+        self._writer.write(record.serialize(self.jpeg_quality))
         self._count += 1
         path = self.shard_path(self._index)
         if self._count == self.videos_per_shard:

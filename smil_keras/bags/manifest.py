@@ -58,9 +58,16 @@ def read_manifest(out_dir):
         rows = []
         for line, row in enumerate(reader, start=2):
             try:
-                rows.append(ManifestRow(
-                    **{**row, "faces": int(row["faces"]), "frames": int(row["frames"]),
-                       "label": int(row["label"])}))
+                rows.append(
+                    ManifestRow(
+                        **{
+                            **row,
+                            "faces": int(row["faces"]),
+                            "frames": int(row["frames"]),
+                            "label": int(row["label"]),
+                        }
+                    )
+                )
             except (TypeError, ValueError) as error:
                 raise BagFormatError(path, f"line {line}: {error}") from error
             if rows[-1].status not in STATUSES:

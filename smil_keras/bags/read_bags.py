@@ -2,9 +2,9 @@
 
 import tensorflow as tf
 
-from smil_keras.errors import BagFormatError
 from smil_keras.bags.bag_record import BagRecord
 from smil_keras.bags.shard_files import find_shards
+from smil_keras.errors import BagFormatError
 
 
 def read_bags(files):
@@ -34,7 +34,8 @@ def read_bags(files):
                     example = tf.train.Example.FromString(serialized)
                 except Exception as error:  # protobuf raises DecodeError
                     raise BagFormatError(
-                        path, f"record {index} is not a tf.train.Example ({error})") from error
+                        path, f"record {index} is not a tf.train.Example ({error})"
+                    ) from error
                 yield BagRecord.from_example(example, source=path, index=index)
         except tf.errors.OpError as error:
             raise BagFormatError(

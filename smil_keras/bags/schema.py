@@ -3,30 +3,33 @@
 A *bag* is the faces found in the frames sampled from one video (S-MIL, sec. 3: the video is the
 bag, its faces are the instances). Shards are uncompressed TFRecord files named
 `{prefix}-{index:05d}.tfrecord`; each record is a `tf.train.Example` with these features
-(`n` = number of faces in the bag, `n >= 1`):
+(`n` = number of faces in the bag, `n >= 1`; strings are UTF-8 bytes):
 
-| feature          | type           | length | meaning                                                        |
-|------------------|----------------|--------|----------------------------------------------------------------|
-| `schema_version` | int64          | 1      | format version, currently `1`                                   |
-| `video_id`       | bytes (UTF-8)  | 1      | identifier of the video, unique within its dataset             |
-| `video`          | bytes (UTF-8)  | 1      | path of the source video file                                   |
-| `dataset`        | bytes (UTF-8)  | 1      | source dataset name (`"ffpp"`, `"dfdc"`, ...), `""` if unknown  |
-| `method`         | bytes (UTF-8)  | 1      | manipulation method (`"Deepfakes"`, ...), `""` for none/unknown |
-| `label`          | int64          | 1      | video label: 0 real, 1 fake, -1 unknown                         |
-| `num_faces`      | int64          | 1      | `n`                                                             |
-| `image_size`     | int64          | 1      | side `S` of every (square) face crop, in pixels                 |
-| `margin`         | float          | 1      | crop side relative to the face box's longer side (optional: 1.3)|
-| `faces`          | bytes list     | n      | JPEG-encoded RGB face crops `(S, S, 3)`, in frame order         |
-| `frame_indices`  | int64 list     | n      | 0-based index in the video of the frame each face comes from   |
-| `boxes`          | int64 list     | 4 n    | face boxes `(x, y, w, h)` in full-frame pixels, row after row   |
-| `confidences`    | float list     | n      | detector confidence of each face                                |
-| `track_ids`      | int64 list     | n      | track (person) id of each face, -1 if not tracked               |
-| `face_labels`    | int64 list     | n      | per-face label: 0 real, 1 fake, -1 unknown                      |
+| feature          | type       | len | meaning                                                  |
+|------------------|------------|-----|----------------------------------------------------------|
+| `schema_version` | int64      | 1   | format version, currently `1`                            |
+| `video_id`       | string     | 1   | the video's identifier, unique within its dataset        |
+| `video`          | string     | 1   | path of the source video file                            |
+| `dataset`        | string     | 1   | dataset name (`"ffpp"`, `"dfdc"`, ...), `""` if unknown  |
+| `method`         | string     | 1   | manipulation (`"Deepfakes"`, ...), `""` if none/unknown  |
+| `label`          | int64      | 1   | video label: 0 real, 1 fake, -1 unknown                  |
+| `num_faces`      | int64      | 1   | `n`                                                      |
+| `image_size`     | int64      | 1   | side `S` of every (square) face crop, in pixels          |
+| `margin`         | float      | 1   | crop side / face box's longer side (optional: 1.3)       |
+| `faces`          | bytes list | n   | JPEG-encoded RGB face crops `(S, S, 3)`, in frame order  |
+| `frame_indices`  | int64 list | n   | 0-based index in the video of each face's frame          |
+| `boxes`          | int64 list | 4 n | face boxes `(x, y, w, h)` in frame pixels, row after row |
+| `confidences`    | float list | n   | detector confidence of each face                         |
+| `track_ids`      | int64 list | n   | track (person) id of each face, -1 if not tracked        |
+| `face_labels`    | int64 list | n   | per-face label: 0 real, 1 fake, -1 unknown               |
 
 `margin` says how much context around the face the crops hold (`crop_face`). `smil extract` stores
 crops with more context than the model sees (`stored_crop`), so that `make_bag_dataset` cuts the
 model's view out of them without resizing: a random window in training, the centre window in
 evaluation. Records written before the field existed read as 1.3 (the FaceForensics++ margin).
+
+Records are serialised deterministically (`BagRecord.serialize`): the same bags give
+byte-identical shards, whichever process, run or extraction engine writes them.
 
 Several faces may share a frame index (several people in one frame); faces are sorted by frame
 index, and by detection order within a frame. `BagRecord` is the Python view of one record,
@@ -88,8 +91,13 @@ def parse_bag_example(serialized, source=""):
     checks = [
         tf.debugging.Assert(
             tf.equal(bag["schema_version"], SCHEMA_VERSION),
-            ["bag record in", source, "has schema version", bag["schema_version"],
-             f"(expected {SCHEMA_VERSION}; -999 means the field is missing)"],
+            [
+                "bag record in",
+                source,
+                "has schema version",
+                bag["schema_version"],
+                f"(expected {SCHEMA_VERSION}; -999 means the field is missing)",
+            ],
         ),
         tf.debugging.Assert(
             tf.reduce_all(tf.stack([bag[name] != _MISSING for name in BAG_INT_FEATURES])),
@@ -97,22 +105,38 @@ def parse_bag_example(serialized, source=""):
         ),
     ]
     n = bag["num_faces"]
-    lengths = [tf.size(bag[name], out_type=tf.int64) for name in
-               ("faces", "frame_indices", "track_ids", "face_labels", "confidences")]
+    lengths = [
+        tf.size(bag[name], out_type=tf.int64)
+        for name in ("faces", "frame_indices", "track_ids", "face_labels", "confidences")
+    ]
     lengths.append(tf.shape(bag["boxes"], out_type=tf.int64)[0])
     checks.append(
         tf.debugging.Assert(
             tf.logical_and(n > 0, tf.reduce_all(tf.equal(tf.stack(lengths), n))),
-            ["bag record in", source, "video", bag["video"], "has num_faces", n,
-             "but per-face fields of lengths (faces, frame_indices, track_ids, face_labels, "
-             "confidences, boxes)", tf.stack(lengths)],
+            [
+                "bag record in",
+                source,
+                "video",
+                bag["video"],
+                "has num_faces",
+                n,
+                "but per-face fields of lengths (faces, frame_indices, track_ids, face_labels, "
+                "confidences, boxes)",
+                tf.stack(lengths),
+            ],
         )
     )
     with tf.control_dependencies(checks):
-        out = {name: tf.identity(bag[name]) for name in ("faces", "video_id", "video",
-                                                          "dataset", "method")}
-    out.update({name: tf.cast(bag[name], tf.int32) for name in
-                BAG_INT_FEATURES + FACE_INT_FEATURES + ("boxes",)})
+        out = {
+            name: tf.identity(bag[name])
+            for name in ("faces", "video_id", "video", "dataset", "method")
+        }
+    out.update(
+        {
+            name: tf.cast(bag[name], tf.int32)
+            for name in BAG_INT_FEATURES + FACE_INT_FEATURES + ("boxes",)
+        }
+    )
     out["confidences"] = bag["confidences"]
     out["margin"] = bag["margin"]
     return out

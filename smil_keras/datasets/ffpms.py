@@ -6,16 +6,21 @@ at the same positions of its original video. Originals stay all-real. The paper'
 (sec. 4.3) replaces 25 % of the fake frames of every fake training video instead.
 """
 
+import contextlib
 import logging
+import os
 import pathlib
+import shutil
 import zlib
 
 import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
+from smil_keras.bags import BagShardWriter
 from smil_keras.datasets.csv_table import read_csv, write_csv
 from smil_keras.datasets.ffpp import find_ffpp_split_files, read_ffpp
+from smil_keras.datasets.labelled_bags import labelled_bag
 from smil_keras.faces import MTCNNDetector
 from smil_keras.video import sample_frames
 
@@ -85,9 +90,23 @@ def mix_fake_with_original(fake, original, replaced):
     return frames, sources
 
 
-def build_ffpms(ffpp_root, out_dir, compression="c40", split=None, split_files=None, seed=0, train_mix=None,
-                num_frames=20, size=299, margin=1.3, methods=None, detector=None,
-                extract=True, save_frames=False, videos_per_shard=100):
+def build_ffpms(
+    ffpp_root,
+    out_dir,
+    compression="c40",
+    split=None,
+    split_files=None,
+    seed=0,
+    train_mix=None,
+    num_frames=20,
+    size=299,
+    margin=1.3,
+    methods=None,
+    detector=None,
+    extract=True,
+    save_frames=False,
+    videos_per_shard=100,
+):
     """Build FFPMS (or its training mix) from an FF++ download.
 
     Every video gets its own generator, seeded by `seed` and its id, so a video's replaced
@@ -102,6 +121,8 @@ def build_ffpms(ffpp_root, out_dir, compression="c40", split=None, split_files=N
       of every replaced frame;
     - with `extract=True`, `bags/ffpms-*.tfrecord`: faces found by `detector` in the mixed
       frames, labelled per face (0 in a replaced or original frame, 1 in a kept fake frame);
+      written to `bags.partial/` and renamed to `bags/` (replacing an earlier build's) when the
+      build is done, so a build that fails leaves no shard;
     - with `save_frames=True`, `frames/<video>/<frame>.png`: the mixed frames, lossless;
     - `fake_frame_rate.png`: the histogram of the fake-frame rate of the fake videos.
 
@@ -141,11 +162,15 @@ def build_ffpms(ffpp_root, out_dir, compression="c40", split=None, split_files=N
     if methods is None:
         found = {entry.method for entry in read_ffpp(ffpp_root, compression)} - {""}
         methods = [method for method in PAPER_METHODS if method in found] or sorted(found)
-    entries = read_ffpp(ffpp_root, compression, methods=methods, split=split, split_files=split_files)
+    entries = read_ffpp(
+        ffpp_root, compression, methods=methods, split=split, split_files=split_files
+    )
     # Each original, then the fakes made from it: its frames are decoded once for all of them.
     entries.sort(key=lambda entry: (entry.original or entry.path, entry.label, entry.method))
     if not entries:
-        raise FileNotFoundError(f"{ffpp_root}: no FF++ videos for compression={compression}, split={split}")
+        raise FileNotFoundError(
+            f"{ffpp_root}: no FF++ videos for compression={compression}, split={split}"
+        )
     if extract and detector is None:
         detector = MTCNNDetector()
 
@@ -158,30 +183,49 @@ def build_ffpms(ffpp_root, out_dir, compression="c40", split=None, split_files=N
             last_sample[path] = sample_frames(path, num_frames)
         return last_sample[path]
 
+    # The shards are written to bags.partial/ and renamed to bags/ once the build is done: a build
+    # that fails leaves no shard that looks complete (and an earlier build's bags/ untouched).
+    bags_dir, staging = out_dir / "bags", out_dir / "bags.partial"
     writer = None
     if extract:
-        from smil_keras.bags import BagShardWriter
-
-        writer = BagShardWriter(out_dir / "bags", prefix="ffpms", videos_per_shard=videos_per_shard)
+        shutil.rmtree(staging, ignore_errors=True)
+        writer = BagShardWriter(staging, prefix="ffpms", videos_per_shard=videos_per_shard)
     try:
-        for entry in tqdm(entries, desc=f"FFPMS {compression} {split}", unit="video"):
-            try:
-                rows = _build_video(entry, out_dir, sample, seed, train_mix, num_frames, size,
-                                    margin, detector, writer, save_frames)
-            except (ValueError, OSError) as error:  # VideoReadError is a ValueError
-                logger.error("%s: skipped (%s)", entry.path, error)
-                failed.append(entry.path)
-                continue
-            fake_frames = sum(row[3] for row in rows)
-            video_rows.append([entry.video_id, int(fake_frames > 0), entry.method, fake_frames])
-            frame_rows += rows
-    finally:
-        if writer is not None:
-            writer.close()
-            shards = list(writer.shards)
+        with writer or contextlib.nullcontext():  # an exception deletes the open shard
+            for entry in tqdm(entries, desc=f"FFPMS {compression} {split}", unit="video"):
+                try:
+                    rows = _build_video(
+                        entry,
+                        out_dir,
+                        sample,
+                        seed,
+                        train_mix,
+                        num_frames,
+                        size,
+                        margin,
+                        detector,
+                        writer,
+                        save_frames,
+                    )
+                except (ValueError, OSError) as error:  # VideoReadError is a ValueError
+                    logger.error("%s: skipped (%s)", entry.path, error)
+                    failed.append(entry.path)
+                    continue
+                fake_frames = sum(row[3] for row in rows)
+                video_rows.append([entry.video_id, int(fake_frames > 0), entry.method, fake_frames])
+                frame_rows += rows
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # and the shards completed before it
+        raise
+    if writer is not None:
+        shutil.rmtree(bags_dir, ignore_errors=True)
+        os.replace(staging, bags_dir)
+        shards = [str(bags_dir / os.path.basename(shard)) for shard in writer.shards]
 
     write_csv(out_dir / "videos.csv", ["video", "label", "method", "fake_frames"], video_rows)
-    write_csv(out_dir / "frames.csv", ["video", "frame", "source_video", "label", "method"], frame_rows)
+    write_csv(
+        out_dir / "frames.csv", ["video", "frame", "source_video", "label", "method"], frame_rows
+    )
     stats = ffpms_statistics(out_dir)
     stats["shards"] = shards
     stats["failed"] = failed
@@ -190,12 +234,17 @@ def build_ffpms(ffpp_root, out_dir, compression="c40", split=None, split_files=N
     return stats
 
 
-def _build_video(entry, out_dir, sample, seed, train_mix, num_frames, size, margin, detector, writer,
-                 save_frames):
+def _build_video(
+    entry, out_dir, sample, seed, train_mix, num_frames, size, margin, detector, writer, save_frames
+):
     rng = np.random.default_rng([seed, zlib.crc32(entry.video_id.encode())])
     if entry.label == 0:
         original = sample(entry.path)
-        indices, frames, sources = original.indices, original.frames, [original.path] * len(original)
+        indices, frames, sources = (
+            original.indices,
+            original.frames,
+            [original.path] * len(original),
+        )
         replaced = set(range(len(frames)))
     else:
         if entry.original is None:
@@ -206,24 +255,35 @@ def _build_video(entry, out_dir, sample, seed, train_mix, num_frames, size, marg
         indices = fake.indices
         if len(frames) != num_frames:
             raise ValueError(f"only {len(frames)} of {num_frames} frames could be sampled")
-    fake_frame_indices = {index for position, index in enumerate(indices) if position not in replaced}
+    fake_frame_indices = {
+        index for position, index in enumerate(indices) if position not in replaced
+    }
     if save_frames:
         _save_frames(out_dir / "frames" / entry.video_id, indices, frames)
     if writer is not None:
-        from smil_keras.datasets.labelled_bags import labelled_bag
-
         record = labelled_bag(
-            entry.video_id, entry.path, frames, indices, detector,
+            entry.video_id,
+            entry.path,
+            frames,
+            indices,
+            detector,
             lambda frame_index, box: int(frame_index in fake_frame_indices),
-            label=int(bool(fake_frame_indices)), method=entry.method, dataset="ffpms",
-            size=size, margin=margin,
+            label=int(bool(fake_frame_indices)),
+            method=entry.method,
+            dataset="ffpms",
+            size=size,
+            margin=margin,
         )
         if record is None:
-            logger.warning("%s: no face found in the sampled frames; left out of the bags", entry.path)
+            logger.warning(
+                "%s: no face found in the sampled frames; left out of the bags", entry.path
+            )
         else:
             writer.write(record)
-    return [[entry.video_id, index, source, int(index in fake_frame_indices), entry.method]
-            for index, source in zip(indices, sources)]
+    return [
+        [entry.video_id, index, source, int(index in fake_frame_indices), entry.method]
+        for index, source in zip(indices, sources, strict=True)
+    ]
 
 
 def ffpms_statistics(out_dir):
@@ -270,7 +330,8 @@ def format_statistics(stats):
     lines = [
         f"videos: {stats['videos']} ({stats['real_videos']} real, {stats['fake_videos']} fake)",
         f"frames: {stats['frames']} ({stats['fake_frames']} fake)",
-        "videos per method: " + ", ".join(f"{k} {v}" for k, v in sorted(stats["per_method"].items())),
+        "videos per method: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(stats["per_method"].items())),
         "fake frames per manipulated video (count: videos):",
     ]
     peak = max(stats["fake_frame_histogram"].values(), default=0) or 1
@@ -296,6 +357,8 @@ def _plot_histogram(stats, path):
 
 def _save_frames(folder, indices, frames):
     folder.mkdir(parents=True, exist_ok=True)
-    for index, frame in zip(indices, frames):
-        if not cv2.imwrite(str(folder / f"{index:06d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)):
+    for index, frame in zip(indices, frames, strict=True):
+        if not cv2.imwrite(
+            str(folder / f"{index:06d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
+        ):
             raise OSError(f"{folder}: cannot write frame {index}")

@@ -2,6 +2,7 @@
 
 import json
 import os
+import pathlib
 
 import cv2
 import numpy as np
@@ -58,11 +59,14 @@ def test_round_trip_keeps_every_field_and_the_jpeg_crops(tmp_path):
     records = [random_record(rng, i) for i in range(7)]
     shards = write_shards(tmp_path, records)
     assert [os.path.basename(s) for s in shards] == [
-        "test-00000.tfrecord", "test-00001.tfrecord", "test-00002.tfrecord"]
+        "test-00000.tfrecord",
+        "test-00001.tfrecord",
+        "test-00002.tfrecord",
+    ]
     assert sorted(os.listdir(tmp_path)) == [os.path.basename(s) for s in shards]  # no temp files
     back = list(read_bags(tmp_path))
     assert len(back) == len(records)
-    for original, read in zip(records, back):
+    for original, read in zip(records, back, strict=True):
         for name in ("video_id", "video", "label", "method", "dataset", "image_size"):
             assert getattr(read, name) == getattr(original, name)
         for name in ("frame_indices", "boxes", "track_ids", "face_labels"):
@@ -70,7 +74,7 @@ def test_round_trip_keeps_every_field_and_the_jpeg_crops(tmp_path):
         np.testing.assert_allclose(read.confidences, original.confidences, rtol=1e-6)
         assert read.margin == pytest.approx(original.margin, rel=1e-6)  # float32 on disk
         assert all(isinstance(crop, bytes) for crop in read.crops)
-        for decoded, crop in zip(read.decoded_crops(), original.crops):
+        for decoded, crop in zip(read.decoded_crops(), original.crops, strict=True):
             np.testing.assert_array_equal(decoded, cv2_jpeg(crop))
 
 
@@ -120,19 +124,20 @@ def test_record_rejects_inconsistent_faces():
 
 def test_interrupted_writer_keeps_complete_shards_and_drops_the_partial_one(tmp_path):
     rng = np.random.default_rng(1)
-    with pytest.raises(RuntimeError):
-        with BagShardWriter(tmp_path, videos_per_shard=2) as writer:
-            for i in range(3):
-                writer.write(random_record(rng, i))
-            raise RuntimeError("interrupted")
+    with pytest.raises(RuntimeError), BagShardWriter(tmp_path, videos_per_shard=2) as writer:
+        for i in range(3):
+            writer.write(random_record(rng, i))
+        raise RuntimeError("interrupted")
     assert sorted(os.listdir(tmp_path)) == ["bags-00000.tfrecord"]
     assert [r.video_id for r in read_bags(tmp_path)] == ["video/0", "video/1"]
 
 
 def test_truncated_shard_error_names_the_file(tmp_path):
-    (shard,) = write_shards(tmp_path, [random_record(np.random.default_rng(2), i) for i in range(3)])
-    data = open(shard, "rb").read()
-    open(shard, "wb").write(data[:-20])
+    (shard,) = write_shards(
+        tmp_path, [random_record(np.random.default_rng(2), i) for i in range(3)]
+    )
+    data = pathlib.Path(shard).read_bytes()
+    pathlib.Path(shard).write_bytes(data[:-20])
     with pytest.raises(BagFormatError, match="test-00000.tfrecord.*corrupt TFRecord"):
         list(read_bags(shard))
 
@@ -155,7 +160,9 @@ def write_raw_example(path, drop):
 def test_record_missing_a_field_is_named_with_its_file(tmp_path, field):
     path = tmp_path / "missing.tfrecord"
     write_raw_example(path, field)
-    with pytest.raises(BagFormatError, match=f"missing.tfrecord: record 0: missing field '{field}'"):
+    with pytest.raises(
+        BagFormatError, match=f"missing.tfrecord: record 0: missing field '{field}'"
+    ):
         list(read_bags(path))
 
 
@@ -163,7 +170,7 @@ def test_parse_bag_example_matches_read_bags(tmp_path):
     records = [random_record(np.random.default_rng(5), i) for i in range(4)]
     (shard,) = write_shards(tmp_path, records, videos_per_shard=10)
     parsed = list(tf.data.TFRecordDataset(shard).map(parse_bag_example).as_numpy_iterator())
-    for bag, record in zip(parsed, read_bags(shard)):
+    for bag, record in zip(parsed, read_bags(shard), strict=True):
         assert bag["video_id"].decode() == record.video_id and bag["label"] == record.label
         assert list(bag["faces"]) == record.crops
         np.testing.assert_array_equal(bag["boxes"], record.boxes)
@@ -176,14 +183,16 @@ def test_parse_bag_example_names_the_file_of_a_record_missing_a_field(tmp_path):
     path = tmp_path / "missing.tfrecord"
     write_raw_example(path, "label")
     dataset = tf.data.TFRecordDataset(str(path)).map(
-        lambda record: parse_bag_example(record, str(path)))
+        lambda record: parse_bag_example(record, str(path))
+    )
     with pytest.raises(tf.errors.InvalidArgumentError, match="missing.tfrecord"):
         list(dataset)
 
 
 def test_find_shards_accepts_folder_glob_and_list_and_fails_clearly(tmp_path):
-    shards = write_shards(tmp_path, [random_record(np.random.default_rng(6), i) for i in range(4)],
-                          videos_per_shard=2)
+    shards = write_shards(
+        tmp_path, [random_record(np.random.default_rng(6), i) for i in range(4)], videos_per_shard=2
+    )
     assert find_shards(tmp_path) == shards
     assert find_shards(str(tmp_path / "test-*.tfrecord")) == shards
     assert find_shards([shards[1], shards[0], shards[1]]) == shards
@@ -203,7 +212,7 @@ def test_count_bags_agrees_with_tensorflows_reader_and_refuses_truncated_shards(
     assert count_bags(empty) == 0
     cut = tmp_path / "cut" / "cut.tfrecord"
     cut.parent.mkdir()
-    cut.write_bytes(open(shards[0], "rb").read()[:-10])  # the third record loses its end
+    cut.write_bytes(pathlib.Path(shards[0]).read_bytes()[:-10])  # the third record loses its end
     with pytest.raises(BagFormatError, match=r"cut.tfrecord: record 2 claims \d+ bytes"):
         count_bags(cut)
     junk = tmp_path / "cut" / "junk.tfrecord"
@@ -213,9 +222,25 @@ def test_count_bags_agrees_with_tensorflows_reader_and_refuses_truncated_shards(
 
 
 def test_manifest_round_trip_csv_and_json(tmp_path):
-    rows = [ManifestRow("/v/a.mp4", "ok", "", 20, 20, 1, "bags-00000.tfrecord", "a"),
-            ManifestRow("/v/b, with comma.mp4", "error", "cannot be opened, really", 0, 0, -1, "",
-                        "b")]
+    rows = [
+        ManifestRow("/v/a.mp4", "ok", "", 20, 20, 1, "bags-00000.tfrecord", "a"),
+        ManifestRow("/v/b, with comma.mp4", "error", "cannot be opened, really", 0, 0, -1, "", "b"),
+    ]
     write_manifest(tmp_path, rows)
     assert read_manifest(tmp_path) == rows
     assert json.loads((tmp_path / "manifest.json").read_text())[1]["reason"] == rows[1].reason
+
+
+def test_records_are_serialised_deterministically_whatever_the_features_history(tmp_path):
+    """Shards are byte-identical across runs and processes: a record's feature map is written
+    in protobuf's deterministic (key) order, not in the order its map happens to hold."""
+    record = random_record(np.random.default_rng(8), 0)
+    (shard,) = write_shards(tmp_path, [record])
+    (serialized,) = tf.data.TFRecordDataset(shard).as_numpy_iterator()
+    example = tf.train.Example.FromString(serialized)
+    # The same features, inserted into a fresh map in the reverse order.
+    reverse = tf.train.Example()
+    for name in reversed(list(example.features.feature)):
+        reverse.features.feature[name].CopyFrom(example.features.feature[name])
+    assert serialized == reverse.SerializeToString(deterministic=True)
+    assert serialized == record.serialize()
