@@ -13,7 +13,9 @@ examples:
 Signatures:
   serving_default  faces uint8 (batch, M, S, S, 3), mask bool (batch, M)
   serving_jpeg     jpeg string (batch, M): JPEG-encoded face crops, "" for padding
-both returning fake_probability (batch, 1), face_probability (batch, M), attention (batch, M).
+  serving_persons  faces, mask and person_ids int32 (batch, M): each face's person, -1 padding
+all returning fake_probability (batch, 1), face_probability (batch, M), attention (batch, M);
+serving_persons also person_probability (batch, M) (column p: person p) and person_mask.
 Wrong shapes (rank, image size, channels, a mask unlike the faces) are refused by the
 signatures with a message saying what is expected.
 
@@ -57,7 +59,7 @@ def run(args):
         return console.FATAL
     view = model.view
     print(
-        f"wrote SavedModel to {out_dir} (signatures: serving_default, serving_jpeg; faces "
-        f"{view.image_size} px, margin {view.margin})"
+        f"wrote SavedModel to {out_dir} (signatures: serving_default, serving_jpeg, "
+        f"serving_persons; faces {view.image_size} px, margin {view.margin})"
     )
     return console.OK

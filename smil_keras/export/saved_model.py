@@ -15,6 +15,7 @@ from smil_keras.models import explain_model
 logger = logging.getLogger(__name__)
 
 OUTPUTS = ("fake_probability", "face_probability", "attention")
+PERSON_OUTPUTS = (*OUTPUTS, "person_probability", "person_mask")
 
 # The view's place in a SavedModel folder: TF Serving's folder for extra files.
 VIEW_FILE = pathlib.Path("assets.extra") / "view.json"
@@ -24,22 +25,31 @@ _SHAPE_SUMMARY = 8
 
 
 def export_saved_model(model, out_dir, overwrite=False):
-    """Writes `model` as a SavedModel with two serving signatures, and returns `out_dir`.
+    """Writes `model` as a SavedModel with three serving signatures, and returns `out_dir`.
 
     - `serving_default`: `faces` uint8 `(batch, M, S, S, 3)` (M dynamic) and `mask` bool
       `(batch, M)` (True on real faces, False on padding);
     - `serving_jpeg`: `jpeg` string `(batch, M)`, JPEG-encoded face crops of any size (resized
-      to `S`); an empty string marks padding.
+      to `S`); an empty string marks padding;
+    - `serving_persons`: `faces` and `mask` as `serving_default`, and `person_ids` int32
+      `(batch, M)`, the person each face shows (per-bag indices `0 .. P - 1`, `P <= M`; -1
+      on padding).
 
-    Both return `fake_probability` `(batch, 1)` (the video), `face_probability` `(batch, M)`
-    and `attention` `(batch, M)` (the S-MIL weights of Eq. 9/10). The SavedModel needs neither
-    Keras nor smil_keras to run: `tf.saved_model.load(out_dir).signatures["serving_default"]`,
-    TF Serving, or `keras.layers.TFSMLayer(out_dir, call_endpoint="serving_default")`.
+    All return `fake_probability` `(batch, 1)` (the video), `face_probability` `(batch, M)`
+    and `attention` `(batch, M)` (the S-MIL weights of Eq. 9/10); `serving_persons` also
+    `person_probability` float32 `(batch, M)` (column `p`: person `p`'s fake probability, the
+    detector's head on that person's faces alone; 0 for an id nobody has) and `person_mask`
+    bool `(batch, M)` (True for the people each bag shows), and its video outputs are the
+    detector's given the person ids (S-MIL-T convolves within each person only; see
+    `explain_model`). The SavedModel needs neither Keras nor smil_keras to run:
+    `tf.saved_model.load(out_dir).signatures["serving_default"]`, TF Serving, or
+    `keras.layers.TFSMLayer(out_dir, call_endpoint="serving_default")`.
 
     Inputs are checked inside the signatures, so a client that sends the wrong tensors (TF
     Serving does not check shapes against the signature) gets an `InvalidArgumentError`
-    saying what was expected: `faces` of another rank, image size or channel count, or a
-    `mask` whose `(batch, M)` differs from the faces'.
+    saying what was expected: `faces` of another rank, image size or channel count, a
+    `mask` (or `person_ids`) whose `(batch, M)` differs from the faces', or a person id
+    `>= M`.
 
     The SavedModel carries the detector's `FaceView` (image size, margin, instances,
     preprocessing), so that a client cuts faces the way the model was trained:
@@ -72,6 +82,9 @@ def export_saved_model(model, out_dir, overwrite=False):
     >>> loaded = tf.saved_model.load("serving/smil/1")  # doctest: +SKIP
     >>> serve = loaded.signatures["serving_default"]  # doctest: +SKIP
     >>> serve(faces=faces_uint8, mask=mask)["fake_probability"]  # doctest: +SKIP
+    >>> persons = loaded.signatures["serving_persons"]  # doctest: +SKIP
+    >>> people = persons(faces=faces_uint8, mask=mask, person_ids=ids)  # doctest: +SKIP
+    >>> people["person_probability"]  # column p: person p  # doctest: +SKIP
     """
     if keras.backend.backend() != "tensorflow":
         raise RuntimeError(
@@ -91,6 +104,19 @@ def export_saved_model(model, out_dir, overwrite=False):
         with tf.control_dependencies(_input_checks(faces, mask, size)):
             outputs = explainer({"faces": tf.cast(faces, tf.float32), "mask": mask}, training=False)
             return {name: tf.cast(outputs[name], tf.float32) for name in OUTPUTS}
+
+    def explain_persons(inputs):
+        faces, mask, person_ids = inputs["faces"], inputs["mask"], inputs["person_ids"]
+        checks = [*_input_checks(faces, mask, size), *_person_ids_checks(faces, person_ids)]
+        with tf.control_dependencies(checks):
+            outputs = explainer(
+                {"faces": tf.cast(faces, tf.float32), "mask": mask, "person_ids": person_ids},
+                training=False,
+            )
+            return {
+                name: tf.cast(outputs[name], tf.bool if name == "person_mask" else tf.float32)
+                for name in PERSON_OUTPUTS
+            }
 
     def serve_jpeg(jpeg):
         with tf.control_dependencies([_jpeg_check(jpeg)]):
@@ -121,6 +147,17 @@ def export_saved_model(model, out_dir, overwrite=False):
         serve_jpeg,
         input_signature=[tf.TensorSpec((None, None), tf.string, name="jpeg")],
     )
+    archive.add_endpoint(
+        "serving_persons",
+        explain_persons,
+        input_signature=[
+            {
+                "faces": tf.TensorSpec((None, None, size, size, 3), tf.uint8, name="faces"),
+                "mask": tf.TensorSpec((None, None), tf.bool, name="mask"),
+                "person_ids": tf.TensorSpec((None, None), tf.int32, name="person_ids"),
+            }
+        ],
+    )
     view_json = json.dumps(view.get_config(), sort_keys=True)
     archive.add_variable_collection(
         "view", [tf.Variable(view_json, trainable=False, dtype=tf.string, name="view")]
@@ -137,7 +174,10 @@ def export_saved_model(model, out_dir, overwrite=False):
         partial.rename(out_dir)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
-    logger.info("wrote SavedModel to %s (signatures serving_default, serving_jpeg)", out_dir)
+    logger.info(
+        "wrote SavedModel to %s (signatures serving_default, serving_jpeg, serving_persons)",
+        out_dir,
+    )
     return out_dir
 
 
@@ -221,6 +261,39 @@ def _input_checks(faces, mask, size):
                 mask_shape,
             ],
             summarize=_SHAPE_SUMMARY,
+        ),
+    ]
+
+
+def _person_ids_checks(faces, person_ids):
+    """Assertions that ``person_ids`` is ``(batch, M)`` like ``faces`` and holds ids below
+    ``M``; each fails with an `InvalidArgumentError` saying what is expected."""
+    faces_shape = tf.shape(faces)
+    ids_shape = tf.shape(person_ids)
+    shape_ok = tf.logical_and(
+        _shape_is(ids_shape, [None, None]),
+        tf.reduce_all(tf.equal(_padded(ids_shape, 2), _padded(faces_shape, 2))),
+    )
+    below_m = tf.reduce_all(tf.less(person_ids, tf.cast(faces_shape[1], person_ids.dtype)))
+    return [
+        tf.debugging.Assert(
+            shape_ok,
+            [
+                "person_ids must be int32 (batch, M) like the faces' first two dimensions",
+                faces_shape[:2],
+                "got shape",
+                ids_shape,
+            ],
+            summarize=_SHAPE_SUMMARY,
+        ),
+        tf.debugging.Assert(
+            tf.logical_or(tf.logical_not(shape_ok), below_m),
+            [
+                "person_ids must be per-bag person indices 0 .. M - 1 (-1 on padding); M =",
+                faces_shape[1],
+                "largest id",
+                tf.reduce_max(person_ids),
+            ],
         ),
     ]
 

@@ -58,11 +58,23 @@ class SMILDetector(keras.Model):
 
     Call arguments:
         inputs: dict with ``"faces"``, float ``(batch, M, S, S, 3)`` pixels in [0, 255],
-            and ``"mask"``, bool ``(batch, M)``, True for real faces; ``M`` may change
-            from batch to batch.
+            and ``"mask"``, bool ``(batch, M)``, True for real faces (or 0/1 numbers, cast
+            to bool at the input: `train` feeds uint8 under a ``tf.distribute`` strategy,
+            which cannot sum bools); ``M`` may change from batch to batch. Optionally
+            ``"person_ids"``, int ``(batch, M)``: the person each face shows, per-bag
+            indices ``0 .. P - 1`` (``P <= M``), -1 on padding.
 
     Returns:
         Float ``(batch, 1)``, the probability that each video is fake.
+
+    People: with ``"person_ids"`` the temporal convolutions of S-MIL-T never mix two people
+    (a face's neighbours are its own person's previous and next faces, see
+    `SpatialTemporalEncoder`); the other variants give the same output with or without
+    them, and so does a one-person bag (all ids 0) for every variant. Bags are usually
+    ordered person by person, time order within a person. Without ``"person_ids"`` the
+    detector is exactly the graph of detectors built before people existed, and ``.keras``
+    files saved then load unchanged (people add no weights). `person_outputs` /
+    `explain_model` give each person's own fake probability.
 
     Masking: faces with ``mask`` False never change the output; a batch may mix bags of
     different sizes padded to the same ``M``. See `explanation_outputs` / `explain_model`
@@ -107,12 +119,14 @@ class SMILDetector(keras.Model):
         # === Graph ===
         faces = keras.Input((None, view.image_size, view.image_size, 3), name="faces")
         mask = keras.Input((None,), dtype="bool", name="mask")
-        embeddings = FaceEncoder(backbone, dtype=policy, name="face_encoder")(faces)
+        person_ids = keras.Input((None,), dtype="int32", name="person_ids")
+        embeddings = FaceEncoder(backbone, dtype=policy, name="face_encoder")(faces, mask=mask)
         if dropout:
             embeddings = keras.layers.Dropout(dropout, dtype=policy, name="dropout")(embeddings)
         explanation = HEADS[variant](
             embeddings,
             mask,
+            person_ids,
             filters=filters,
             kernel_sizes=kernel_sizes,
             attention_units=attention_units,
@@ -120,6 +134,7 @@ class SMILDetector(keras.Model):
             lstm_units=lstm_units,
             dtype=policy,
         )
+        persons = explanation.pop("persons")  # the same layers, knowing who is who
         kwargs.setdefault("name", f"{variant.replace('-', '_')}_detector")
         super().__init__(
             inputs={"faces": faces, "mask": mask},
@@ -138,6 +153,9 @@ class SMILDetector(keras.Model):
         self.lstm_units = lstm_units
         self.view = view
         self._explanation = dict(explanation)
+        self._persons = _PersonGraph(
+            {"faces": faces, "mask": mask, "person_ids": person_ids}, persons
+        )
 
     @property
     def image_size(self):
@@ -157,6 +175,46 @@ class SMILDetector(keras.Model):
         layers; `explain_model` builds exactly that and documents each variant's meaning.
         """
         return dict(self._explanation)
+
+    @property
+    def person_inputs(self):
+        """The inputs of the detector's graph with people: ``{"faces", "mask",
+        "person_ids"}``, symbolic tensors (`person_outputs` are computed from them)."""
+        return dict(self._persons.inputs)
+
+    @property
+    def person_outputs(self):
+        """The outputs of the detector's graph with people, a dict of symbolic tensors.
+
+        - ``"fake_probability"``, ``"face_probability"``, ``"attention"``: as
+          `explanation_outputs`, for bags given ``"person_ids"`` (S-MIL-T's convolutions
+          within each person).
+        - ``"person_probability"`` ``(B, P)``, ``P = M``: each person's fake probability, the
+          detector's head on the sub-bag of that person's faces (what it says about a video
+          showing that person alone); 0 for a person index nobody has.
+        - ``"person_mask"`` bool ``(B, P)``: True for the people each bag shows.
+
+        ``keras.Model(detector.person_inputs, detector.person_outputs)`` shares the
+        detector's layers; `explain_model` uses it when given ``"person_ids"``.
+        """
+        return dict(self._persons.outputs)
+
+    def call(self, inputs, training=None, mask=None):
+        # "person_ids" is optional: without it (or None), the detector's own graph, which
+        # has only "faces" and "mask" (a Keras functional model needs every one of its
+        # inputs); with it, the graph with people, sharing every layer.
+        person_ids = inputs.get("person_ids") if isinstance(inputs, dict) else None
+        if person_ids is None:
+            if isinstance(inputs, dict):
+                inputs = {name: inputs[name] for name in ("faces", "mask")}
+            return super().call(inputs, training=training, mask=mask)
+        inputs = {name: inputs[name] for name in ("faces", "mask", "person_ids")}
+        return self._persons.model(inputs, training=training)
+
+    def compute_output_spec(self, inputs, training=None, mask=None):
+        if isinstance(inputs, dict):  # the same output with or without "person_ids"
+            inputs = {name: inputs[name] for name in ("faces", "mask")}
+        return super().compute_output_spec(inputs, training=training, mask=mask)
 
     def get_config(self):
         return {
@@ -178,6 +236,17 @@ class SMILDetector(keras.Model):
         config = dict(config)
         config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
         return cls(**config)  # "view": a dict, or absent (saved before the view): the default
+
+
+class _PersonGraph:
+    """The detector's graph with ``"person_ids"``: its symbolic inputs and outputs, and the
+    model of its fake probability that `SMILDetector.call` runs. A plain object, so that
+    Keras neither tracks nor saves the model: it only reuses the detector's layers."""
+
+    def __init__(self, inputs, outputs):
+        self.inputs = inputs
+        self.outputs = outputs
+        self.model = keras.Model(inputs, outputs["fake_probability"], name="with_person_ids")
 
 
 def _backbone_view(backbone, view):

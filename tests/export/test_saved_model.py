@@ -38,7 +38,7 @@ def bags(batch, faces, seed=0):
 
 def test_signatures_have_the_serving_contract(exported):
     _, loaded = exported
-    assert set(loaded.signatures) == {"serving_default", "serving_jpeg"}
+    assert set(loaded.signatures) == {"serving_default", "serving_jpeg", "serving_persons"}
     serve = loaded.signatures["serving_default"]
     _, inputs = serve.structured_input_signature
     assert inputs["faces"].dtype == tf.uint8
@@ -104,6 +104,76 @@ def test_jpeg_signature_resizes_crops_of_another_size(exported):
     np.testing.assert_allclose(
         served["fake_probability"], np.asarray(expected["fake_probability"]), atol=2e-3
     )
+
+
+# --- A verdict per person ---
+
+PERSON_IDS = np.array([[0, 0, 1, 1, 1], [1, 0, 1, -1, -1]], np.int32)
+
+
+def test_the_persons_signature_takes_person_ids_and_returns_per_person_outputs(exported):
+    _, loaded = exported
+    serve = loaded.signatures["serving_persons"]
+    _, inputs = serve.structured_input_signature
+    assert inputs["faces"].dtype == tf.uint8
+    assert inputs["faces"].shape.as_list() == [None, None, SIZE, SIZE, 3]
+    assert inputs["mask"].dtype == tf.bool and inputs["mask"].shape.as_list() == [None, None]
+    assert inputs["person_ids"].dtype == tf.int32
+    assert inputs["person_ids"].shape.as_list() == [None, None]
+    assert set(serve.structured_outputs) == {
+        "fake_probability",
+        "face_probability",
+        "attention",
+        "person_probability",
+        "person_mask",
+    }
+    # serving_default keeps its inputs and outputs
+    _, inputs = loaded.signatures["serving_default"].structured_input_signature
+    assert set(inputs) == {"faces", "mask"}
+
+
+def test_served_person_probabilities_equal_keras_and_each_person_alone(exported):
+    explainer, loaded = exported
+    faces, mask = bags(2, 5, seed=3), PERSON_IDS >= 0
+    served = loaded.signatures["serving_persons"](
+        faces=tf.constant(faces), mask=tf.constant(mask), person_ids=tf.constant(PERSON_IDS)
+    )
+    inputs = {"faces": faces.astype("float32"), "mask": mask, "person_ids": PERSON_IDS}
+    expected = explainer(inputs)
+    for name in ("fake_probability", "face_probability", "attention", "person_probability"):
+        np.testing.assert_allclose(served[name].numpy(), np.asarray(expected[name]), atol=1e-5)
+    assert served["person_mask"].dtype == tf.bool
+    np.testing.assert_array_equal(
+        served["person_mask"].numpy(), [[True, True, False, False, False]] * 2
+    )
+    serve = loaded.signatures["serving_default"]
+    for b, person in [(0, 0), (0, 1), (1, 0), (1, 1)]:
+        alone = faces[b : b + 1, PERSON_IDS[b] == person]
+        video = serve(faces=tf.constant(alone), mask=tf.ones(alone.shape[:2], tf.bool))
+        np.testing.assert_allclose(
+            served["person_probability"].numpy()[b, person],
+            video["fake_probability"].numpy()[0, 0],
+            atol=1e-5,
+        )
+
+
+@pytest.mark.parametrize(
+    "person_ids, message",
+    [
+        (np.zeros((2, 4), np.int32), r"person_ids must be int32 \(batch, M\).*\[2 5\].*\[2 4\]"),
+        (np.zeros((2, 5, 1), np.int32), r"person_ids must be int32 \(batch, M\)"),
+        (np.full((2, 5), 5, np.int32), r"person indices 0 \.\. M - 1.*M =\] \[5\]"),
+    ],
+    ids=["M", "rank", "id >= M"],
+)
+def test_the_persons_signature_checks_person_ids(exported, person_ids, message):
+    serve = exported[1].signatures["serving_persons"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        serve(
+            faces=tf.zeros((2, 5, SIZE, SIZE, 3), tf.uint8),
+            mask=tf.ones((2, 5), tf.bool),
+            person_ids=tf.constant(person_ids),
+        )
 
 
 # --- The view travels with the SavedModel ---
