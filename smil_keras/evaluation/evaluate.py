@@ -10,7 +10,9 @@ from smil_keras.evaluation.tables import fake_fraction_table, method_table, writ
 logger = logging.getLogger(__name__)
 
 
-def evaluate(models, files, out_dir=None, threshold=0.5, frame_counts=(), batch_size=8):
+def evaluate(
+    models, files, out_dir=None, threshold=0.5, frame_counts=(), batch_size=8, progress=True
+):
     """Evaluates one or more detectors on bag shards, as the paper reports results.
 
     Computes, for each model: video-level accuracy (the mean of the accuracies on real and on
@@ -32,6 +34,7 @@ def evaluate(models, files, out_dir=None, threshold=0.5, frame_counts=(), batch_
         threshold: probability from which a video is called fake.
         frame_counts: numbers of test frames for the Fig. 7 curve (empty: skip it).
         batch_size: videos per forward pass.
+        progress: show a progress bar while each model scores the bags.
 
     Returns:
         dict with `"metrics"`, `"fake_fraction"` and `"frames"` (lists of row dicts) and
@@ -46,7 +49,8 @@ def evaluate(models, files, out_dir=None, threshold=0.5, frame_counts=(), batch_
     if not isinstance(models, dict):
         models = {models.name: models}
     scores = {
-        name: score_bags(model, files, batch_size=batch_size) for name, model in models.items()
+        name: score_bags(model, files, batch_size=batch_size, progress=progress)
+        for name, model in models.items()
     }
     report = {
         "scores": scores,
