@@ -10,6 +10,16 @@ examples:
   smil train --config configs/ffpms.yaml --epochs 10 \\
       --set instances=12 "model_kwargs={dropout: 0.2}"
   smil train --config run.yaml --mixed-precision mixed_bfloat16 --xla --strategy mirrored
+  KERAS_BACKEND=jax smil train --config run.yaml --distribution data_parallel \\
+      --coordinator-address 10.0.0.1:1234 --num-processes 2 --process-id 0   # on host 0
+  (and the same with --process-id 1 on host 1)
+
+Several devices: on TensorFlow --strategy mirrored uses every device of this host; on JAX
+--distribution data_parallel every device of every process. Several hosts need the JAX
+backend: one process per host; the cluster comes from the flags or from the launcher's
+environment (KERAS_DISTRIBUTION_*, torchrun's MASTER_ADDR/MASTER_PORT/WORLD_SIZE/RANK, SLURM's
+srun, Open MPI's mpirun); each process reads its own shard files; process 0 writes RUN_DIR,
+which every host must see.
 
 Defaults are the paper's recipe (sec. 4.2): variant s-mil-t, Xception (ImageNet weights),
 Adam at 2e-4 halved every 5 epochs, 30 epochs, 32 videos per batch, 8 of the 20 faces per
@@ -42,6 +52,10 @@ _FLAGS = {
     "learning_rate": "learning_rate",
     "mixed_precision": "mixed_precision",
     "strategy": "strategy",
+    "distribution": "distribution",
+    "coordinator_address": "coordinator_address",
+    "num_processes": "num_processes",
+    "process_id": "process_id",
     "seed": "seed",
 }
 
@@ -79,6 +93,21 @@ def register(subparsers):
         "--strategy",
         choices=["auto", "default", "mirrored"],
         help="tf.distribute strategy (auto: mirrored on several GPUs)",
+    )
+    parser.add_argument(
+        "--distribution",
+        choices=["auto", "none", "data_parallel"],
+        help="JAX backend: keras.distribution.DataParallel over every device of every process "
+        "(auto: when there are several)",
+    )
+    parser.add_argument(
+        "--coordinator-address", metavar="HOST:PORT", help="JAX, several hosts: process 0's address"
+    )
+    parser.add_argument(
+        "--num-processes", type=int, help="JAX: processes training together (one per host)"
+    )
+    parser.add_argument(
+        "--process-id", type=int, help="JAX: this process's index, 0 writes RUN_DIR"
     )
     parser.add_argument("--seed", type=int, help="random seed (0)")
     parser.add_argument(

@@ -91,7 +91,7 @@ class TrainConfig:
             `KERAS_DISTRIBUTION_JOB_ADDRESSES`, else `MASTER_ADDR:MASTER_PORT`, else SLURM or
             Open MPI as JAX detects them).
         num_processes: JAX: processes training together, usually one per host (`None`:
-            `KERAS_DISTRIBUTION_NUM_PROCESSES`, else `WORLD_SIZE`, else `SLURM_NTASKS` or
+            `KERAS_DISTRIBUTION_NUM_PROCESSES`, else `WORLD_SIZE`, else `SLURM_STEP_NUM_TASKS` or
             `OMPI_COMM_WORLD_SIZE`, else 1).
         process_id: JAX: this process's index, 0 for the one that writes the run folder
             (`None`: `KERAS_DISTRIBUTION_PROCESS_ID`, else `RANK`, else as JAX detects it).
