@@ -63,8 +63,9 @@ def write_bags(out_dir, num_bags, size, margin, seed=0):
             for _ in range(FACES_PER_BAG):
                 side = int(rng.integers(180, 260))
                 y, x = int(rng.integers(20, 90)), int(rng.integers(100, 170))
-                crop = cv2.resize(photo[y:y + side, x:x + side], (size, size),
-                                  interpolation=cv2.INTER_AREA)
+                crop = cv2.resize(
+                    photo[y : y + side, x : x + side], (size, size), interpolation=cv2.INTER_AREA
+                )
                 crops.append(np.clip(crop * rng.uniform(0.8, 1.2), 0, 255).astype(np.uint8))
             writer.write(BagRecord(f"bag{b}", f"bag{b}.mp4", crops, label=b % 2, margin=margin))
 
@@ -89,13 +90,20 @@ def with_threads(dataset, threads):
 
 
 CONFIGS = {  # name: (description, crops measured, make_bag_dataset options)
-    "defaults": (f"defaults ({SIZE} px view cut at random from {{stored}} px crops + flip, uint8)",
-                 "stored", {}),
+    "defaults": (
+        f"defaults ({SIZE} px view cut at random from {{stored}} px crops + flip, uint8)",
+        "stored",
+        {},
+    ),
     "float32": ("dtype=float32", "stored", dict(dtype="float32")),
     "cache": ("cache=True", "stored", dict(cache=True)),
     "plain": (f"crops stored at {SIZE} px without context: flip only", "plain", {}),
-    "plain-resize": (f"crops stored at {SIZE} px without context: old augmentation (0.9 crop "
-                     f"resized back to {SIZE} px)", "plain", dict(margin=0.9 * MARGIN)),
+    "plain-resize": (
+        f"crops stored at {SIZE} px without context: old augmentation (0.9 crop "
+        f"resized back to {SIZE} px)",
+        "plain",
+        dict(margin=0.9 * MARGIN),
+    ),
 }
 
 
@@ -122,11 +130,23 @@ def measure(folder, config, threads, args):
     jpegs = stored_jpegs(path)
     if not options.get("cache"):  # cached records are not read again: one pass is enough
         path = os.path.join(folder, crops + "-epoch")
-    raw = tf.data.Dataset.from_tensor_slices(jpegs).repeat().map(
-        lambda jpeg: tf.io.decode_jpeg(jpeg, channels=3), num_parallel_calls=threads
-    ).batch(BATCH * INSTANCES).prefetch(2)
-    bags = make_bag_dataset(path, training=True, batch_size=BATCH, instances=INSTANCES,
-                            image_size=SIZE, seed=0, num_parallel_calls=threads, **options)
+    raw = (
+        tf.data.Dataset.from_tensor_slices(jpegs)
+        .repeat()
+        .map(lambda jpeg: tf.io.decode_jpeg(jpeg, channels=3), num_parallel_calls=threads)
+        .batch(BATCH * INSTANCES)
+        .prefetch(2)
+    )
+    bags = make_bag_dataset(
+        path,
+        training=True,
+        batch_size=BATCH,
+        instances=INSTANCES,
+        image_size=SIZE,
+        seed=0,
+        num_parallel_calls=threads,
+        **options,
+    )
     raw, bags = with_threads(raw, threads), with_threads(bags.repeat(), threads)
     if options.get("cache"):  # fill the cache (shared by later iterators): one epoch
         iterator = iter(bags)
@@ -137,47 +157,89 @@ def measure(folder, config, threads, args):
     for _ in range(args.rounds):
         # A fresh iterator per measurement: one left alive would go on filling its prefetch
         # buffers while the other pipeline is timed.
-        raw_rates.append(rate(iter(raw), args.seconds, lambda batch: int(batch.shape[0]),
-                              args.warmup))
-        rates.append(rate(iter(bags), args.seconds,
-                          lambda batch: int(tf.math.count_nonzero(batch[0]["mask"])),
-                          args.warmup))
+        raw_rates.append(
+            rate(iter(raw), args.seconds, lambda batch: int(batch.shape[0]), args.warmup)
+        )
+        rates.append(
+            rate(
+                iter(bags),
+                args.seconds,
+                lambda batch: int(tf.math.count_nonzero(batch[0]["mask"])),
+                args.warmup,
+            )
+        )
     return raw_rates, rates
 
 
 def measure_in_new_process(folder, config, threads, args):
     """`measure` run by this script in a fresh Python process."""
-    command = [sys.executable, os.path.abspath(__file__), "--worker", folder, "--config", config,
-               "--threads", str(threads), "--bags", str(args.bags), "--passes",
-               str(args.passes), "--seconds",
-               str(args.seconds), "--rounds", str(args.rounds), "--warmup", str(args.warmup)]
+    command = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--worker",
+        folder,
+        "--config",
+        config,
+        "--threads",
+        str(threads),
+        "--bags",
+        str(args.bags),
+        "--passes",
+        str(args.passes),
+        "--seconds",
+        str(args.seconds),
+        "--rounds",
+        str(args.rounds),
+        "--warmup",
+        str(args.warmup),
+    ]
     result = subprocess.run(command, capture_output=True, text=True)
     rows = [line for line in result.stdout.splitlines() if line.startswith("RATES ")]
     if result.returncode or not rows:
-        raise RuntimeError(f"measuring {config} with {threads} threads failed:\n"
-                           f"{result.stderr[-3000:]}")
-    return json.loads(rows[-1][len("RATES "):])
+        raise RuntimeError(
+            f"measuring {config} with {threads} threads failed:\n{result.stderr[-3000:]}"
+        )
+    return json.loads(rows[-1][len("RATES ") :])
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bags", type=int, default=600, help="bags written")
-    parser.add_argument("--passes", type=int, default=4,
-                        help="an epoch of make_bag_dataset reads the bags this many times: long "
-                        "enough that its start weighs little, as in real datasets (each start "
-                        "refills the shuffle buffer and restarts the pipeline: about 0.1 s)")
+    parser.add_argument(
+        "--passes",
+        type=int,
+        default=4,
+        help="an epoch of make_bag_dataset reads the bags this many times: long "
+        "enough that its start weighs little, as in real datasets (each start "
+        "refills the shuffle buffer and restarts the pipeline: about 0.1 s)",
+    )
     parser.add_argument("--seconds", type=float, default=3.0, help="timing per measurement")
     parser.add_argument("--rounds", type=int, default=5, help="alternations per comparison")
-    parser.add_argument("--warmup", type=float, default=1.0,
-                        help="seconds of each measurement not timed")
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
-                        help="parallel calls (and tf.data threads) to measure")
-    parser.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS),
-                        help="make_bag_dataset configurations to measure")
-    parser.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=True,
-                        help="measure each configuration in a fresh Python process (in one "
-                        "long process the later configurations measure slower, whatever they "
-                        "are: 0.63 against 0.80 of raw decoding with 2 workers)")
+    parser.add_argument(
+        "--warmup", type=float, default=1.0, help="seconds of each measurement not timed"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="parallel calls (and tf.data threads) to measure",
+    )
+    parser.add_argument(
+        "--configs",
+        nargs="+",
+        choices=list(CONFIGS),
+        default=list(CONFIGS),
+        help="make_bag_dataset configurations to measure",
+    )
+    parser.add_argument(
+        "--isolate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="measure each configuration in a fresh Python process (in one "
+        "long process the later configurations measure slower, whatever they "
+        "are: 0.63 against 0.80 of raw decoding with 2 workers)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # bags folder: measure one config
     parser.add_argument("--config", choices=list(CONFIGS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -190,29 +252,44 @@ def main(argv=None):
         write_bags(os.path.join(folder, "stored"), args.bags, stored_size, stored_margin)
         write_bags(os.path.join(folder, "plain"), args.bags, SIZE, MARGIN)
         for crops in ("stored", "plain"):
-            link_passes(os.path.join(folder, crops), os.path.join(folder, crops + "-epoch"),
-                        args.passes)
+            link_passes(
+                os.path.join(folder, crops), os.path.join(folder, crops + "-epoch"), args.passes
+            )
         for threads in args.threads:
             for config in args.configs:
                 run = measure_in_new_process if args.isolate else measure
                 raw_rates, rates = run(folder, config, threads, args)
                 ratios = np.divide(rates, raw_rates)
-                rows.append((threads, config, np.median(raw_rates), np.median(rates),
-                             np.median(ratios), ratios))
-    print(f"\n{args.bags} bags x {FACES_PER_BAG} JPEG faces (epochs of {args.passes} passes), "
-          f"model input {SIZE}x{SIZE}, training "
-          f"mode ({INSTANCES} faces per bag, batch {BATCH}), {os.cpu_count()} CPUs visible, "
-          f"{args.rounds} rounds of {args.seconds:g} s each, "
-          f"{'each configuration in a fresh process' if args.isolate else 'one process'}\n")
-    print("| parallel calls | make_bag_dataset | raw decode faces/s | make_bag_dataset faces/s "
-          "| **ratio** (median of rounds) | per-round ratios |")
+                rows.append(
+                    (
+                        threads,
+                        config,
+                        np.median(raw_rates),
+                        np.median(rates),
+                        np.median(ratios),
+                        ratios,
+                    )
+                )
+    print(
+        f"\n{args.bags} bags x {FACES_PER_BAG} JPEG faces (epochs of {args.passes} passes), "
+        f"model input {SIZE}x{SIZE}, training "
+        f"mode ({INSTANCES} faces per bag, batch {BATCH}), {os.cpu_count()} CPUs visible, "
+        f"{args.rounds} rounds of {args.seconds:g} s each, "
+        f"{'each configuration in a fresh process' if args.isolate else 'one process'}\n"
+    )
+    print(
+        "| parallel calls | make_bag_dataset | raw decode faces/s | make_bag_dataset faces/s "
+        "| **ratio** (median of rounds) | per-round ratios |"
+    )
     print("|---|---|---:|---:|---:|---|")
     sizes = {"stored": stored_size, "plain": SIZE}
     for threads, config, raw_rate, bag_rate, ratio, ratios in rows:
         description, crops, _ = CONFIGS[config]
-        print(f"| {threads} | {description.format(stored=stored_size)} | {raw_rate:.0f} "
-              f"({sizes[crops]} px crops) | {bag_rate:.0f} | **{ratio:.2f}** | "
-              f"{', '.join(f'{r:.2f}' for r in ratios)} |")
+        print(
+            f"| {threads} | {description.format(stored=stored_size)} | {raw_rate:.0f} "
+            f"({sizes[crops]} px crops) | {bag_rate:.0f} | **{ratio:.2f}** | "
+            f"{', '.join(f'{r:.2f}' for r in ratios)} |"
+        )
 
 
 if __name__ == "__main__":

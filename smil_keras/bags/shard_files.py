@@ -4,8 +4,8 @@ import glob
 import os
 import struct
 
-from smil_keras.errors import BagFormatError
 from smil_keras.bags.schema import SHARD_SUFFIX
+from smil_keras.errors import BagFormatError
 
 
 def find_shards(files):
@@ -64,22 +64,51 @@ def count_bags(files):
     >>> count_bags("bags/")  # doctest: +SKIP
     1400
     """
-    total = 0
-    for path in find_shards(files):
-        size = os.path.getsize(path)
-        with open(path, "rb") as file:
-            position = index = 0
-            while position < size:
-                header = file.read(12)
-                if len(header) < 12:
-                    raise BagFormatError(path, f"truncated record header at byte {position}")
-                (length,) = struct.unpack("<Q", header[:8])
-                position += 12 + length + 4
-                if position > size:
-                    raise BagFormatError(
-                        path, f"record {index} claims {length} bytes, past the end of the file "
-                        "(truncated, or not a TFRecord file)")
-                file.seek(position)
-                index += 1
-        total += index
-    return total
+    return sum(count_bags_per_shard(files).values())
+
+
+def count_bags_per_shard(files):
+    """The number of bag records in each shard `files` names, as `count_bags` counts them.
+
+    `make_bag_dataset` checks while reading that each shard gives this many records, so that a
+    record corrupt in the middle of a shard fails naming the shard, and it refuses or warns
+    about empty shards.
+
+    Args:
+        files: what `find_shards` takes.
+
+    Returns:
+        dict `{path: number of records}`, in `find_shards` order.
+
+    Raises:
+        FileNotFoundError: no shard found.
+        BagFormatError: a shard that ends inside a record (truncated or not a TFRecord file).
+
+    Example:
+
+    >>> count_bags_per_shard("bags/")  # doctest: +SKIP
+    {'bags/bags-00000.tfrecord': 100, 'bags/bags-00001.tfrecord': 37}
+    """
+    return {path: _count_records(path) for path in find_shards(files)}
+
+
+def _count_records(path):
+    """The number of records of one TFRecord file, from its framing."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as file:
+        position = index = 0
+        while position < size:
+            header = file.read(12)
+            if len(header) < 12:
+                raise BagFormatError(path, f"truncated record header at byte {position}")
+            (length,) = struct.unpack("<Q", header[:8])
+            position += 12 + length + 4
+            if position > size:
+                raise BagFormatError(
+                    path,
+                    f"record {index} claims {length} bytes, past the end of the file "
+                    "(truncated, or not a TFRecord file)",
+                )
+            file.seek(position)
+            index += 1
+    return index

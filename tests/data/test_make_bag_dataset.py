@@ -1,4 +1,4 @@
-"""`make_bag_dataset`: shapes, masks, subsets, labels, balance, determinism, Keras and tf.distribute.
+"""`make_bag_dataset`: shapes, masks, subsets, labels, balance, determinism, Keras, tf.distribute.
 
 Every face crop is a flat colour whose red level encodes its position `j` in its bag and whose
 green level encodes its bag `b` (`LEVEL0 + STEP * j`, `LEVEL0 + STEP * b`), so the faces a batch
@@ -32,11 +32,22 @@ def face_positions(faces, channel=0):
 def write_bags(folder, bags, size=SIZE, videos_per_shard=3):
     with BagShardWriter(folder, videos_per_shard=videos_per_shard) as writer:
         for b, (n, label) in enumerate(bags):
-            crops = [np.full((size, size, 3), (LEVEL0 + STEP * j, LEVEL0 + STEP * (b % 20), 128),
-                             np.uint8) for j in range(n)]
-            writer.write(BagRecord(f"bag{b}", f"bag{b}.mp4", crops, label=label,
-                                   frame_indices=np.arange(n) * 7,
-                                   face_labels=(b + np.arange(n)) % 2))
+            crops = [
+                np.full(
+                    (size, size, 3), (LEVEL0 + STEP * j, LEVEL0 + STEP * (b % 20), 128), np.uint8
+                )
+                for j in range(n)
+            ]
+            writer.write(
+                BagRecord(
+                    f"bag{b}",
+                    f"bag{b}.mp4",
+                    crops,
+                    label=label,
+                    frame_indices=np.arange(n) * 7,
+                    face_labels=(b + np.arange(n)) % 2,
+                )
+            )
     return folder
 
 
@@ -47,13 +58,14 @@ def shards(tmp_path_factory):
 
 def test_training_batches_have_fixed_shapes_random_ordered_subsets_and_padding(shards):
     k = 4
-    dataset = make_bag_dataset(shards, training=True, batch_size=3, instances=k,
-                               image_size=SIZE, face_labels=True, seed=0)
+    dataset = make_bag_dataset(
+        shards, training=True, batch_size=3, instances=k, image_size=SIZE, face_labels=True, seed=0
+    )
     spec = dataset.element_spec
     assert spec[0]["faces"].shape.as_list() == [None, k, SIZE, SIZE, 3]
     assert spec[0]["mask"].shape.as_list() == [None, k]
     seen_bags, subsets = [], {}
-    for epoch in range(3):
+    for _epoch in range(3):
         for inputs, label in dataset:
             faces, mask = inputs["faces"].numpy(), inputs["mask"].numpy()
             face_labels = inputs["face_labels"].numpy()
@@ -79,37 +91,42 @@ def test_training_batches_have_fixed_shapes_random_ordered_subsets_and_padding(s
 
 
 def test_eval_batches_keep_every_face_in_order_padded_per_batch(shards):
-    dataset = make_bag_dataset(shards, training=False, batch_size=3, image_size=SIZE,
-                               face_labels=True)
+    dataset = make_bag_dataset(
+        shards, training=False, batch_size=3, image_size=SIZE, face_labels=True
+    )
     rows = []
     for inputs, label in dataset:
         faces, mask = inputs["faces"].numpy(), inputs["mask"].numpy()
         assert faces.shape[1] == max(mask.sum(axis=1))  # M = the batch's largest bag
         for row in range(faces.shape[0]):
-            rows.append((label[row, 0], face_positions(faces[row])[mask[row]],
-                         inputs["face_labels"].numpy()[row]))
+            rows.append(
+                (
+                    label[row, 0],
+                    face_positions(faces[row])[mask[row]],
+                    inputs["face_labels"].numpy()[row],
+                )
+            )
     # The order of read_bags, every face, exact labels.
     records = list(read_bags(shards))
     assert len(rows) == len(records) == len(BAGS)
-    for (label, positions, face_labels), record in zip(rows, records):
+    for (label, positions, face_labels), record in zip(rows, records, strict=True):
         assert label == record.label
         np.testing.assert_array_equal(positions, np.arange(len(record)))
         np.testing.assert_array_equal(face_labels[: len(record)], record.face_labels)
-        assert (face_labels[len(record):] == -1).all()
+        assert (face_labels[len(record) :] == -1).all()
     # Deterministic: a second pass gives the same batches.
     again = [x["faces"].numpy() for x, _ in dataset]
     first = [x["faces"].numpy() for x, _ in dataset]
-    assert all(np.array_equal(a, b) for a, b in zip(again, first))
+    assert all(np.array_equal(a, b) for a, b in zip(again, first, strict=True))
 
 
 def test_eval_with_instances_spreads_them_evenly(shards):
-    dataset = make_bag_dataset(shards, training=False, batch_size=10, instances=4,
-                               image_size=SIZE)
+    dataset = make_bag_dataset(shards, training=False, batch_size=10, instances=4, image_size=SIZE)
     inputs, _ = next(iter(dataset))
     faces, mask = inputs["faces"].numpy(), inputs["mask"].numpy()
     assert faces.shape[1] == 4 and (faces[~mask] == 0).all()  # short bags padded with zeros
-    positions = [face_positions(f)[m] for f, m in zip(faces, mask)]
-    for (n, _), got in zip(BAGS, positions):
+    positions = [face_positions(f)[m] for f, m in zip(faces, mask, strict=True)]
+    for (n, _), got in zip(BAGS, positions, strict=True):
         expected = np.arange(n) if n <= 4 else np.round(np.linspace(0, n - 1, 4)).astype(int)
         np.testing.assert_array_equal(got, expected)
 
@@ -122,8 +139,9 @@ def test_training_cuts_the_view_at_random_places_and_flips(tmp_path, image_size)
     ramp = np.repeat(ramp, 3, 2)
     with BagShardWriter(tmp_path) as writer:
         writer.write(BagRecord("r", "r.mp4", [ramp] * 2, label=1, margin=2.6))
-    dataset = make_bag_dataset(tmp_path, training=True, batch_size=1, instances=2,
-                               image_size=image_size, seed=3)
+    dataset = make_bag_dataset(
+        tmp_path, training=True, batch_size=1, instances=2, image_size=image_size, seed=3
+    )
     slopes, starts = [], set()
     for _ in range(12):
         faces = next(iter(dataset))[0]["faces"].numpy()[0].astype(int)
@@ -137,8 +155,9 @@ def test_training_cuts_the_view_at_random_places_and_flips(tmp_path, image_size)
     assert set(slopes) == {-1.0, 1.0}  # both flipped and not flipped bags
     assert len(starts) > 3  # the window moves
     # Evaluation: the centre window, never flipped.
-    faces = next(iter(make_bag_dataset(tmp_path, training=False, batch_size=1,
-                                       image_size=image_size)))[0]["faces"].numpy()[0, 0]
+    faces = next(
+        iter(make_bag_dataset(tmp_path, training=False, batch_size=1, image_size=image_size))
+    )[0]["faces"].numpy()[0, 0]
     centre = ramp[8:24, 8:24].astype(float)
     if image_size == 16:
         np.testing.assert_allclose(faces, centre, atol=3)  # JPEG only
@@ -162,23 +181,36 @@ def test_eval_view_is_the_crop_predict_cuts_and_training_views_shift_it(tmp_path
         writer.write(BagRecord("a", "a.mp4", [stored], label=1, margin=stored_margin))
     view = crop_face(photo, box, margin=1.3, size=size).astype(float)
     border = (stored_size - size) // 2
-    centre = stored[border:border + size, border:border + size].astype(float)
+    centre = stored[border : border + size, border : border + size].astype(float)
     assert np.abs(centre - view).mean() < 1  # the same pixels up to resampling
-    faces = next(iter(make_bag_dataset(tmp_path, training=False, batch_size=1,
-                                       image_size=size)))[0]["faces"].numpy()[0, 0]
+    faces = next(iter(make_bag_dataset(tmp_path, training=False, batch_size=1, image_size=size)))[
+        0
+    ]["faces"].numpy()[0, 0]
     decoded = next(read_bags(tmp_path)).decoded_crops()[0].astype(float)  # JPEG coded
-    np.testing.assert_allclose(faces, decoded[border:border + size, border:border + size],
-                               atol=2)  # OpenCV's and TensorFlow's JPEG decoders
-    train = make_bag_dataset(tmp_path, training=True, batch_size=1, image_size=size, seed=1,
-                             flip=False)
+    np.testing.assert_allclose(
+        faces, decoded[border : border + size, border : border + size], atol=2
+    )  # OpenCV's and TensorFlow's JPEG decoders
+    train = make_bag_dataset(
+        tmp_path, training=True, batch_size=1, image_size=size, seed=1, flip=False
+    )
     for inputs, _ in train.take(5):
         face = inputs["faces"].numpy()[0, 0]
-        errors = [np.abs(face - decoded[y:y + size, x:x + size]).mean()
-                  for y in range(stored_size - size + 1) for x in range(stored_size - size + 1)]
+        errors = [
+            np.abs(face - decoded[y : y + size, x : x + size]).mean()
+            for y in range(stored_size - size + 1)
+            for x in range(stored_size - size + 1)
+        ]
         assert min(errors) < 1.5  # a window of the stored crop, not resized
     # Without the random crop, training sees the evaluation view.
-    centred = make_bag_dataset(tmp_path, training=True, batch_size=1, image_size=size, seed=1,
-                               flip=False, random_crop=False)
+    centred = make_bag_dataset(
+        tmp_path,
+        training=True,
+        batch_size=1,
+        image_size=size,
+        seed=1,
+        flip=False,
+        random_crop=False,
+    )
     for inputs, _ in centred.take(2):
         np.testing.assert_array_equal(inputs["faces"].numpy()[0, 0], faces)
 
@@ -204,13 +236,39 @@ def test_same_seed_same_batches_and_epochs_differ(shards):
 
 def test_balance_draws_both_classes_equally(tmp_path):
     folder = write_bags(tmp_path, [(2, 0)] * 27 + [(2, 1)] * 3, size=8, videos_per_shard=10)
-    dataset = make_bag_dataset(folder, training=True, batch_size=50, instances=2, image_size=8,
-                               balance=True, seed=0)
+    dataset = make_bag_dataset(
+        folder, training=True, batch_size=50, instances=2, image_size=8, balance=True, seed=0
+    )
     assert dataset.cardinality() == tf.data.INFINITE_CARDINALITY  # give fit steps_per_epoch
     labels = np.concatenate([y.numpy().ravel() for _, y in dataset.take(8)])
     assert labels.size == 400
     # Binomial(400, 0.5): mean 0.5, standard deviation 0.025; unbalanced it would be 0.1.
     assert abs(labels.mean() - 0.5) < 0.1
+
+
+def test_balanced_batches_are_reproducible_with_a_seed(tmp_path):
+    # Each class has a pipeline of its own: two readers of one shuffled pipeline would race
+    # for its shuffle seeds, and the batches would change from run to run.
+    folder = write_bags(tmp_path, [(3, 0)] * 7 + [(3, 1)] * 5, size=8, videos_per_shard=4)
+    for cache in (False, True):
+        runs = [
+            [
+                face_positions(x["faces"].numpy(), channel=1)
+                for x, _ in make_bag_dataset(
+                    folder,
+                    training=True,
+                    batch_size=4,
+                    instances=3,
+                    image_size=8,
+                    balance=True,
+                    seed=4,
+                    cache=cache,
+                ).take(6)
+            ]
+            for _ in range(3)
+        ]
+        for run in runs[1:]:
+            np.testing.assert_array_equal(run, runs[0])
 
 
 def test_unknown_label_fails_training_naming_the_video(tmp_path):
@@ -241,8 +299,9 @@ def test_keras_fit_predict_and_tf_distribute_accept_the_dataset(shards):
     output = keras.layers.Activation("sigmoid")(keras.ops.max(masked, axis=1, keepdims=True))
     model = keras.Model({"faces": faces, "mask": mask}, output)
     model.compile("adam", "binary_crossentropy")
-    train = make_bag_dataset(shards, training=True, batch_size=2, instances=4, image_size=SIZE,
-                             seed=0)
+    train = make_bag_dataset(
+        shards, training=True, batch_size=2, instances=4, image_size=SIZE, seed=0
+    )
     test = make_bag_dataset(shards, training=False, batch_size=2, image_size=SIZE)
     # Known lengths (7 bags in batches of 2): Keras knows the steps, no "ran out of data".
     assert len(train) == len(test) == 4
@@ -262,8 +321,10 @@ def test_keras_fit_predict_and_tf_distribute_accept_the_dataset(shards):
 
 def test_uint8_faces_hold_the_float32_values(shards):
     options = dict(training=False, batch_size=4, image_size=SIZE)
-    (floats, _), (bytes_, _) = (next(iter(make_bag_dataset(shards, **options, dtype=dtype)))
-                                for dtype in ("float32", "uint8"))
+    (floats, _), (bytes_, _) = (
+        next(iter(make_bag_dataset(shards, **options, dtype=dtype)))
+        for dtype in ("float32", "uint8")
+    )
     assert bytes_["faces"].dtype == tf.uint8
     np.testing.assert_array_equal(bytes_["faces"].numpy().astype(np.float32), floats["faces"])
 
@@ -281,12 +342,20 @@ def test_windows_decoded_from_mcu_boundaries_are_tensorflows_crops(tmp_path):
     jpeg = tf.constant(cv2.imencode(".jpg", photo[..., ::-1])[1].tobytes())
     side = 40
     for y, x in [(0, 0), (3, 1), (7, 15), (0, 16), (11, 17), (40, 33), (5, 40)]:
-        reference = tf.io.decode_and_crop_jpeg(jpeg, [y, x, side, side], channels=3,
-                                               dct_method="INTEGER_ACCURATE").numpy()
+        reference = tf.io.decode_and_crop_jpeg(
+            jpeg, [y, x, side, side], channels=3, dct_method="INTEGER_ACCURATE"
+        ).numpy()
         for flipped in (False, True):
-            faces = [face.numpy() for face in _decode(
-                tf.stack([jpeg, jpeg]), tf.constant([y, x]), tf.constant(side), side,
-                tf.constant(flipped))]
+            faces = [
+                face.numpy()
+                for face in _decode(
+                    tf.stack([jpeg, jpeg]),
+                    tf.constant([y, x]),
+                    tf.constant(side),
+                    side,
+                    tf.constant(flipped),
+                )
+            ]
             expected = reference[:, ::-1] if flipped else reference
             np.testing.assert_array_equal(faces[0], expected, err_msg=f"window at {(y, x)}")
             np.testing.assert_array_equal(faces[1], expected)
