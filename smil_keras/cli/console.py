@@ -149,6 +149,11 @@ def non_negative_int(text):
     return _bounded(int, text, lambda value: value >= 0, "an integer >= 0")
 
 
+def non_negative_float(text):
+    """A float >= 0, for `type=` of an argparse option."""
+    return _bounded(float, text, lambda value: value >= 0.0, "a number >= 0")
+
+
 def probability(text):
     """A float in [0, 1], for `type=` of an argparse option."""
     return _bounded(float, text, lambda value: 0.0 <= value <= 1.0, "a number in [0, 1]")
