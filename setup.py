@@ -38,13 +38,18 @@ setup(
     extras_require={
         "test": [
             "pytest>=8",
+            "ruff>=0.16,<0.18",
             "jax[cpu]>=0.4.30,<0.13",
             "scikit-learn>=1.4",
             "av>=12",
             "nbclient>=0.10",
             "ipykernel>=6",
+            "ray>=2.40",  # the Ray engines' tests (smil extract / smil predict --engine ray)
         ],
-        "notebooks": ["jupyterlab>=4", "matplotlib>=3.8", "nbmake>=1.5", "scikit-learn>=1.4"],
+        "notebooks": ["jupyterlab>=4", "ipywidgets>=8", "matplotlib>=3.8", "nbmake>=1.5",
+                      "scikit-learn>=1.4"],
+        # `smil extract --engine ray` (smil_keras.bags.ray_engine); the core never imports it.
+        "ray": ["ray>=2.40"],
     },
     entry_points={"console_scripts": ["smil=smil_keras.cli.main:main"]},
     classifiers=[
