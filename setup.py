@@ -46,8 +46,13 @@ setup(
             "ipykernel>=6",
             "ray>=2.40",  # the Ray engines' tests (smil extract / smil predict --engine ray)
         ],
-        "notebooks": ["jupyterlab>=4", "ipywidgets>=8", "matplotlib>=3.8", "nbmake>=1.5",
-                      "scikit-learn>=1.4"],
+        "notebooks": [
+            "jupyterlab>=4",
+            "ipywidgets>=8",
+            "matplotlib>=3.8",
+            "nbmake>=1.5",
+            "scikit-learn>=1.4",
+        ],
         # `smil extract --engine ray` (smil_keras.bags.ray_engine); the core never imports it.
         "ray": ["ray>=2.40"],
     },

@@ -37,15 +37,23 @@ import time
 import cv2
 import numpy as np
 
-from smil_keras.faces import (FaceDetector, MTCNNDetector, box_iou, crop_face, extract_video_faces,
-                              stored_crop)
+from smil_keras.faces import (
+    FaceDetector,
+    MTCNNDetector,
+    box_iou,
+    crop_face,
+    extract_video_faces,
+    stored_crop,
+)
 from smil_keras.video import sample_frames
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from train_speed import backend_description  # noqa: E402
 
 FIXTURES = pathlib.Path(
-    os.environ.get("SMIL_FIXTURES", pathlib.Path(__file__).resolve().parents[2] / "shared" / "fixtures")
+    os.environ.get(
+        "SMIL_FIXTURES", pathlib.Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+    )
 )
 VIDEOS = {
     "480p": "videos/ffpp/original_sequences/youtube/c23/videos/519.mp4",
@@ -92,8 +100,9 @@ def run_ours(path, detector, num_frames):
     """What `smil extract` does for one video: `extract_video_faces`, then JPEG-encoded crops."""
     watch, detect_watch = Stopwatch(), Stopwatch()
     started = watch.start()
-    found = extract_video_faces(path, TimedDetector(detector, detect_watch), num_frames, size=SIZE,
-                                margin=MARGIN)
+    found = extract_video_faces(
+        path, TimedDetector(detector, detect_watch), num_frames, size=SIZE, margin=MARGIN
+    )
     watch.stop("decode", started)
     started = watch.start()
     encode(found.crops)
@@ -119,11 +128,14 @@ def naive_detector():
 
         mtcnn = MTCNN()
         return "mtcnn.MTCNN().detect_faces", lambda frame: [
-            tuple(int(v) for v in f["box"]) for f in mtcnn.detect_faces(frame)
-            if f["confidence"] >= MIN_CONFIDENCE]
+            tuple(int(v) for v in f["box"])
+            for f in mtcnn.detect_faces(frame)
+            if f["confidence"] >= MIN_CONFIDENCE
+        ]
     full = MTCNNDetector(min_confidence=MIN_CONFIDENCE, detect_max_side=None, batch_size=1)
     return "MTCNNDetector(detect_max_side=None), one frame per call", lambda frame: [
-        f.box for f in full.detect([frame])[0]]
+        f.box for f in full.detect([frame])[0]
+    ]
 
 
 def run_naive(path, indices, detect):
@@ -156,7 +168,7 @@ def time_seek(path, sample):
     start = time.perf_counter()
     capture = cv2.VideoCapture(str(path))
     same = 0
-    for index, frame in zip(sample.indices, sample.frames):
+    for index, frame in zip(sample.indices, sample.frames, strict=True):
         capture.set(cv2.CAP_PROP_POS_FRAMES, index)
         ok, bgr = capture.read()
         same += bool(ok) and np.array_equal(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), frame)
@@ -185,11 +197,19 @@ def match(naive, ours):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--num-frames", type=int, default=20, help="frames sampled per video (paper: 20)")
-    parser.add_argument("--videos", nargs="+", choices=sorted(VIDEOS), default=["480p", "720p", "1080p"])
+    parser.add_argument(
+        "--num-frames", type=int, default=20, help="frames sampled per video (paper: 20)"
+    )
+    parser.add_argument(
+        "--videos", nargs="+", choices=sorted(VIDEOS), default=["480p", "720p", "1080p"]
+    )
     parser.add_argument("--seek", action="store_true", help="also time decoding by seeking")
-    parser.add_argument("--detect-max-side", type=int, default=640,
-                        help="MTCNNDetector's detect_max_side (library default 640; 0 for none)")
+    parser.add_argument(
+        "--detect-max-side",
+        type=int,
+        default=640,
+        help="MTCNNDetector's detect_max_side (library default 640; 0 for none)",
+    )
     args = parser.parse_args(argv)
 
     paths = {name: FIXTURES / VIDEOS[name] for name in args.videos}
@@ -198,7 +218,9 @@ def main(argv=None):
         print(f"SKIPPED: fixture videos not found (set SMIL_FIXTURES): {', '.join(absent)}")
         return 0
 
-    detector = MTCNNDetector(min_confidence=MIN_CONFIDENCE, detect_max_side=args.detect_max_side or None)
+    detector = MTCNNDetector(
+        min_confidence=MIN_CONFIDENCE, detect_max_side=args.detect_max_side or None
+    )
     naive_name, naive_detect = naive_detector()
     rows = []
     for name, path in paths.items():
@@ -210,7 +232,8 @@ def main(argv=None):
         both, missed, extra = match(naive_boxes, ours_boxes)
         stages = "{decode:.2f} / {detect:.2f} / {crop:.2f}"
         row = {
-            "video": f"{name} `{path.name}`", "frames": n,
+            "video": f"{name} `{path.name}`",
+            "frames": n,
             "naive wall s: decode / detect / crop": stages.format(**naive.wall),
             "ours wall s: decode (not overlapped) / detect / crop": stages.format(**ours.wall),
             "naive fps": f"{n / sum(naive.wall.values()):.2f}",
@@ -227,11 +250,14 @@ def main(argv=None):
         rows.append(row)
         print(f"done {name}", file=sys.stderr)
 
-    print(f"\nExtraction speed, {args.num_frames} sampled frames per video, {os.cpu_count()} CPU cores, "
-          f"{backend_description()}, load average {os.getloadavg()[0]:.1f}, "
-          f"detect_max_side {args.detect_max_side or None}; naive detector {naive_name}; "
-          "fps = sampled frames per second end to end; CPU s = process CPU time, all threads "
-          "(steadier than wall time on a shared machine)\n")
+    print(
+        f"\nExtraction speed, {args.num_frames} sampled frames per video, "
+        f"{os.cpu_count()} CPU cores, "
+        f"{backend_description()}, load average {os.getloadavg()[0]:.1f}, "
+        f"detect_max_side {args.detect_max_side or None}; naive detector {naive_name}; "
+        "fps = sampled frames per second end to end; CPU s = process CPU time, all threads "
+        "(steadier than wall time on a shared machine)\n"
+    )
     print("| " + " | ".join(rows[0]) + " |")
     print("|" + "---|" * len(rows[0]))
     for row in rows:

@@ -47,7 +47,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from train_speed import backend_description  # noqa: E402
 
 FIXTURES = os.environ.get(  # as in tests/conftest.py
-    "SMIL_FIXTURES", pathlib.Path(__file__).resolve().parents[2] / "shared" / "fixtures")
+    "SMIL_FIXTURES", pathlib.Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+)
 FIXTURE = pathlib.Path(FIXTURES) / "videos" / "dfdc" / "real" / "lynaeydofd.mp4"
 STAGES = ("decode", "detect", "crop", "faces", "model")
 
@@ -83,14 +84,20 @@ def instrumented(predictor, timer):
         return keras.tree.map_structure(keras.ops.convert_to_numpy, explainer(*args, **kwargs))
 
     with (
-        mock.patch.object(extract_module, "sample_frames",
-                          timer.wrap("decode", extract_module.sample_frames)),
-        mock.patch.object(predictor_module, "extract_video_faces",
-                          timer.wrap("faces", predictor_module.extract_video_faces)),
-        mock.patch.object(extract_module, "crop_face",
-                          timer.wrap("crop", extract_module.crop_face)),
-        mock.patch.object(predictor.face_detector, "detect",
-                          timer.wrap("detect", predictor.face_detector.detect)),
+        mock.patch.object(
+            extract_module, "sample_frames", timer.wrap("decode", extract_module.sample_frames)
+        ),
+        mock.patch.object(
+            predictor_module,
+            "extract_video_faces",
+            timer.wrap("faces", predictor_module.extract_video_faces),
+        ),
+        mock.patch.object(
+            extract_module, "crop_face", timer.wrap("crop", extract_module.crop_face)
+        ),
+        mock.patch.object(
+            predictor.face_detector, "detect", timer.wrap("detect", predictor.face_detector.detect)
+        ),
         mock.patch.object(predictor, "explainer", timer.wrap("model", explain)),
     ):
         yield
@@ -102,22 +109,29 @@ def load_predictor(backbone, args, folder):
     detector = build_detector("s-mil-t", backbone=backbone, image_size=args.image_size)
     detector.save(path)
     start = time.perf_counter()
-    predictor = VideoPredictor(load_detector(path), MTCNNDetector(device=args.detector_device),
-                               num_frames=args.frames)
+    predictor = VideoPredictor(
+        load_detector(path), MTCNNDetector(device=args.detector_device), num_frames=args.frames
+    )
     return predictor, time.perf_counter() - start
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--video", default=str(FIXTURE.resolve()),
-                        help="video to score (default: the 10 s 1080p DFDC fixture lynaeydofd.mp4)")
+    parser.add_argument(
+        "--video",
+        default=str(FIXTURE.resolve()),
+        help="video to score (default: the 10 s 1080p DFDC fixture lynaeydofd.mp4)",
+    )
     parser.add_argument("--frames", type=int, default=20, help="frames sampled (default 20)")
     parser.add_argument("--backbones", nargs="+", default=["xception", "tiny"])
     parser.add_argument("--image-size", type=int, default=299, help="face crop side (default 299)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs (median is reported)")
-    parser.add_argument("--detector-device", default=None,
-                        help="device of MTCNN's networks, e.g. cpu:0 (default: the backend's "
-                        "placement, as `smil predict`: the GPU when there is one)")
+    parser.add_argument(
+        "--detector-device",
+        default=None,
+        help="device of MTCNN's networks, e.g. cpu:0 (default: the backend's "
+        "placement, as `smil predict`: the GPU when there is one)",
+    )
     args = parser.parse_args(argv)
     if not os.path.isfile(args.video):
         parser.error(f"video not found: {args.video}")
@@ -142,17 +156,22 @@ def main(argv=None):
             median = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
             rows.append((backbone, load_seconds, len(result["faces"]), median))
 
-    print(f"{pathlib.Path(args.video).name}: {args.frames} frames, crops {args.image_size} px, "
-          f"{backend_description()}, {os.cpu_count()} CPU cores, MTCNN on "
-          f"{args.detector_device or 'the default device'}, "
-          f"median of {args.repeats} runs after one warm-up (seconds)\n")
-    print("| backbone | faces | decode (thread) | detect | crop | decode ∥ detect + crop "
-          "| model | other | **total** | load, once |")
+    print(
+        f"{pathlib.Path(args.video).name}: {args.frames} frames, crops {args.image_size} px, "
+        f"{backend_description()}, {os.cpu_count()} CPU cores, MTCNN on "
+        f"{args.detector_device or 'the default device'}, "
+        f"median of {args.repeats} runs after one warm-up (seconds)\n"
+    )
+    print(
+        "| backbone | faces | decode (thread) | detect | crop | decode ∥ detect + crop "
+        "| model | other | **total** | load, once |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for backbone, load_seconds, faces, median in rows:
         stages = " | ".join(f"{median[key]:.3f}" for key in (*STAGES, "other"))
-        print(f"| {backbone} | {faces} | {stages} | **{median['total']:.3f}** "
-              f"| {load_seconds:.1f} |")
+        print(
+            f"| {backbone} | {faces} | {stages} | **{median['total']:.3f}** | {load_seconds:.1f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -36,16 +36,28 @@ def device_events(trace_file):
     """
     with gzip.open(trace_file, "rt") as file:
         events = json.load(file)["traceEvents"]
-    names = {(e["name"], e["pid"], e.get("tid")): e["args"].get("name", "")
-             for e in events if e.get("ph") == "M"}
-    devices = {pid for (kind, pid, _), name in names.items()
-               if kind == "process_name" and "/device:" in name and "CPU" not in name}
-    rows = {(pid, tid): name for (kind, pid, tid), name in names.items()
-            if kind == "thread_name" and pid in devices}
+    names = {
+        (e["name"], e["pid"], e.get("tid")): e["args"].get("name", "")
+        for e in events
+        if e.get("ph") == "M"
+    }
+    devices = {
+        pid
+        for (kind, pid, _), name in names.items()
+        if kind == "process_name" and "/device:" in name and "CPU" not in name
+    }
+    rows = {
+        (pid, tid): name
+        for (kind, pid, tid), name in names.items()
+        if kind == "thread_name" and pid in devices
+    }
     streams = {row for row, name in rows.items() if name.startswith("Stream")}
     streams = streams or {row for row, name in rows.items() if not name.startswith("XLA")}
-    kernels = [e for e in events if e.get("ph") == "X" and e.get("dur")
-               and (e["pid"], e.get("tid")) in streams]
+    kernels = [
+        e
+        for e in events
+        if e.get("ph") == "X" and e.get("dur") and (e["pid"], e.get("tid")) in streams
+    ]
     return kernels, sorted({rows[row] for row in streams})
 
 
@@ -88,30 +100,38 @@ def main(argv=None):
         with tempfile.TemporaryDirectory() as folder:
             results[name] = profile(model, batch, steps, folder)
 
-    print(f"{parser_args.backbone} {parser_args.image_size}px, {parser_args.bags} bags x "
-          f"{parser_args.faces_per_bag} faces, {parser_args.precision}, jit {parser_args.jit}, "
-          f"{steps} profiled steps per model (milliseconds per step; device rows: "
-          f"{', '.join(results['detector'][2])})\n")
+    print(
+        f"{parser_args.backbone} {parser_args.image_size}px, {parser_args.bags} bags x "
+        f"{parser_args.faces_per_bag} faces, {parser_args.precision}, jit {parser_args.jit}, "
+        f"{steps} profiled steps per model (milliseconds per step; device rows: "
+        f"{', '.join(results['detector'][2])})\n"
+    )
     print("| model | wall | device busy | device idle in the step | kernels |")
     print("|---|---:|---:|---:|---:|")
     kernel_time = {}
-    for name, (wall, events, rows) in results.items():
+    for name, (wall, events, _rows) in results.items():
         busy = busy_time(events) / 1000 / steps
         span = (max(e["ts"] + e["dur"] for e in events) - min(e["ts"] for e in events)) / 1000
-        print(f"| {name} | {1000 * wall:.1f} | {busy:.1f} | {span / steps - busy:.1f} | "
-              f"{len(events) / steps:.0f} |")
+        print(
+            f"| {name} | {1000 * wall:.1f} | {busy:.1f} | {span / steps - busy:.1f} | "
+            f"{len(events) / steps:.0f} |"
+        )
         totals = collections.Counter()
         for event in events:
             totals[event["name"]] += event["dur"] / 1000 / steps
         kernel_time[name] = totals
     extra = kernel_time["detector"] - kernel_time["bare"]  # keeps positive differences only
-    print(f"\nKernels with more device time in the detector's step ({sum(extra.values()):.2f} ms "
-          "in all; names as XLA gives them):\n")
+    print(
+        f"\nKernels with more device time in the detector's step ({sum(extra.values()):.2f} ms "
+        "in all; names as XLA gives them):\n"
+    )
     print("| kernel | detector ms/step | bare ms/step |")
     print("|---|---:|---:|")
     for kernel, _ in extra.most_common(12):
-        print(f"| `{kernel[:80]}` | {kernel_time['detector'][kernel]:.3f} | "
-              f"{kernel_time['bare'][kernel]:.3f} |")
+        print(
+            f"| `{kernel[:80]}` | {kernel_time['detector'][kernel]:.3f} | "
+            f"{kernel_time['bare'][kernel]:.3f} |"
+        )
 
 
 if __name__ == "__main__":

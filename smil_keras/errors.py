@@ -152,8 +152,9 @@ class ViewMismatchError(ValueError):
 
     Example:
 
-    >>> print(ViewMismatchError("margin", 1.3, 1.5))
-    the detector was trained with margin=1.3, but margin=1.5 was asked for; drop the argument to use the detector's view
+    >>> print(ViewMismatchError("margin", 1.3, 1.5))  # doctest: +NORMALIZE_WHITESPACE
+    the detector was trained with margin=1.3, but margin=1.5 was asked for; drop the argument
+    to use the detector's view
     """
 
     def __init__(self, field, model_value, given_value):

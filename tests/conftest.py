@@ -39,5 +39,4 @@ def jax_without_tensorflow_env(tmp_path_factory):
     pytest.importorskip("jax")
     folder = tmp_path_factory.mktemp("no_tensorflow")
     (folder / "sitecustomize.py").write_text(_NO_TENSORFLOW)  # run by Python at start-up
-    return {**os.environ, "PYTHONPATH": str(folder), "KERAS_BACKEND": "jax",
-            "JAX_PLATFORMS": "cpu"}
+    return {**os.environ, "PYTHONPATH": str(folder), "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}

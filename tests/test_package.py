@@ -28,7 +28,7 @@ def test_every_top_level_name_resolves_to_its_subpackage_object():
 
 def test_unknown_top_level_name_raises_attribute_error():
     try:
-        smil_keras.no_such_name
+        _ = smil_keras.no_such_name
     except AttributeError as error:
         assert "no_such_name" in str(error)
     else:

@@ -73,8 +73,9 @@ def register(subparsers):
     parser.add_argument("--val", nargs="+", metavar="SHARDS", help="validation shards or folders")
     parser.add_argument("--run-dir", help="folder for the run (default runs/smil)")
     parser.add_argument(
-        "--variant", help="detector variant, s-mil-t by default: one of smil_keras.models.VARIANTS "
-        "(an unknown one is refused, naming them)"
+        "--variant",
+        help="detector variant, s-mil-t by default: one of smil_keras.models.VARIANTS "
+        "(an unknown one is refused, naming them)",
     )
     parser.add_argument("--backbone", help="xception (default), any keras.applications name, tiny")
     parser.add_argument("--image-size", type=int, help="face crop side fed to the backbone (299)")

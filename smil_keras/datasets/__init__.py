@@ -1,7 +1,7 @@
-"""DeepFake datasets: FF++, DFDC and Celeb-DF readers, the FFPMS builder, synthetic partial attacks."""
+"""DeepFake datasets: FF++, DFDC and Celeb-DF readers, the FFPMS builder, synthetic partial
+attacks."""
 
 from smil_keras.datasets.celebdf import read_celebdf
-from smil_keras.errors import DatasetFormatError
 from smil_keras.datasets.dfdc import read_dfdc
 from smil_keras.datasets.ffpms import (
     build_ffpms,
@@ -20,6 +20,7 @@ from smil_keras.datasets.partial_attack_dataset import PartialAttackDataset
 from smil_keras.datasets.photo_clip import ASTRONAUT_FACE_BOX, animate_photo
 from smil_keras.datasets.self_blending import self_blend
 from smil_keras.datasets.video_entry import VideoEntry
+from smil_keras.errors import DatasetFormatError
 
 __all__ = [
     "ASTRONAUT_FACE_BOX",

@@ -1,12 +1,13 @@
-"""Celeb-DF (v1 and v2) reader: `Celeb-real`, `Celeb-synthesis`, `YouTube-real` and the test list."""
+"""Celeb-DF (v1 and v2) reader: `Celeb-real`, `Celeb-synthesis`, `YouTube-real` and the test
+list."""
 
 import logging
 import pathlib
 import re
 
-from smil_keras.errors import DatasetFormatError
 from smil_keras.datasets.ffpp import VIDEO_EXTENSIONS
 from smil_keras.datasets.video_entry import VideoEntry
+from smil_keras.errors import DatasetFormatError
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,9 @@ def read_celebdf(root, version=None):
     dataset = f"celebdf-{version}" if version else "celebdf"
     folders = {p.name.lower(): p for p in root.iterdir() if p.is_dir()} if root.is_dir() else {}
     if not any(name in folders for name in _FOLDERS):
-        raise DatasetFormatError(root, "not a Celeb-DF folder (no Celeb-real, Celeb-synthesis or YouTube-real)")
+        raise DatasetFormatError(
+            root, "not a Celeb-DF folder (no Celeb-real, Celeb-synthesis or YouTube-real)"
+        )
     test_labels = _read_test_list(root / TEST_LIST) if (root / TEST_LIST).is_file() else None
     if test_labels is None:
         logger.warning("%s is missing; videos get no train/test split", root / TEST_LIST)
@@ -82,7 +85,10 @@ def read_celebdf(root, version=None):
             original = None
             match = _FAKE_NAME.match(path.stem) if label else None
             if match:
-                candidate = folders.get("celeb-real", root / "Celeb-real") / f"{match[1]}_{match[2]}{path.suffix}"
+                candidate = (
+                    folders.get("celeb-real", root / "Celeb-real")
+                    / f"{match[1]}_{match[2]}{path.suffix}"
+                )
                 original = str(candidate) if candidate.is_file() else None
             entries.append(VideoEntry(str(path), label, method, split, original, dataset, relative))
     if test_labels is not None:
@@ -100,6 +106,8 @@ def _read_test_list(path):
             continue
         parts = line.split(maxsplit=1)
         if len(parts) != 2 or parts[0] not in ("0", "1"):
-            raise DatasetFormatError(path, f"line {number}: expected '<1 real|0 fake> <path>', got {line!r}")
+            raise DatasetFormatError(
+                path, f"line {number}: expected '<1 real|0 fake> <path>', got {line!r}"
+            )
         labels[parts[1].strip()] = 1 - int(parts[0])
     return labels

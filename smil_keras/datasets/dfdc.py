@@ -1,13 +1,14 @@
-"""DFDC reader: the preview release's `dataset.json` and the full challenge's per-part `metadata.json`."""
+"""DFDC reader: the preview release's `dataset.json` and the full challenge's per-part
+`metadata.json`."""
 
 import csv
 import json
 import logging
 import pathlib
 
-from smil_keras.errors import DatasetFormatError
 from smil_keras.datasets.ffpp import VIDEO_EXTENSIONS
 from smil_keras.datasets.video_entry import VideoEntry
+from smil_keras.errors import DatasetFormatError
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +55,12 @@ def read_dfdc(root):
         label_files = sorted(root.rglob("metadata.json")) + sorted(root.rglob("labels.csv"))
         if not label_files:
             raise DatasetFormatError(
-                root, "no DFDC label file found (expected dataset.json, */metadata.json or labels.csv)"
+                root,
+                "no DFDC label file found (expected dataset.json, */metadata.json or labels.csv)",
             )
-        by_name = {path.name: path for path in root.rglob("*") if path.suffix.lower() in VIDEO_EXTENSIONS}
+        by_name = {
+            path.name: path for path in root.rglob("*") if path.suffix.lower() in VIDEO_EXTENSIONS
+        }
         entries = []
         for label_file in label_files:
             if label_file.name == "metadata.json":
@@ -64,11 +68,18 @@ def read_dfdc(root):
             else:
                 entries += _read_labels_csv(label_file)
     listed = {pathlib.Path(entry.path).resolve() for entry in entries}
-    unlisted = [path for path in sorted(root.rglob("*"))
-                if path.suffix.lower() in VIDEO_EXTENSIONS and path.resolve() not in listed]
+    unlisted = [
+        path
+        for path in sorted(root.rglob("*"))
+        if path.suffix.lower() in VIDEO_EXTENSIONS and path.resolve() not in listed
+    ]
     if unlisted:
-        logger.warning("%s: %d video(s) not listed in any DFDC label file, skipped: %s",
-                       root, len(unlisted), ", ".join(str(p.relative_to(root)) for p in unlisted[:10]))
+        logger.warning(
+            "%s: %d video(s) not listed in any DFDC label file, skipped: %s",
+            root,
+            len(unlisted),
+            ", ".join(str(p.relative_to(root)) for p in unlisted[:10]),
+        )
     return entries
 
 
@@ -106,8 +117,11 @@ def _read_preview(path):
         if video is None:
             continue
         method = pathlib.PurePosixPath(name).parts[0] if label else ""
-        entries.append(VideoEntry(str(video), label, method, str(info.get("set", "")), None,
-                                  "dfdc-preview", name))
+        entries.append(
+            VideoEntry(
+                str(video), label, method, str(info.get("set", "")), None, "dfdc-preview", name
+            )
+        )
     return entries
 
 
@@ -120,8 +134,17 @@ def _read_metadata(path, by_name):
             continue
         original = info.get("original") if label else None
         original = str(by_name[original]) if original in by_name else None
-        entries.append(VideoEntry(str(video), label, "", str(info.get("split", "")), original,
-                                  "dfdc", pathlib.Path(name).stem))
+        entries.append(
+            VideoEntry(
+                str(video),
+                label,
+                "",
+                str(info.get("split", "")),
+                original,
+                "dfdc",
+                pathlib.Path(name).stem,
+            )
+        )
     return entries
 
 
@@ -139,6 +162,7 @@ def _read_labels_csv(path):
             if not video.is_file():
                 logger.warning("%s lists %s, which is missing; skipped", path, video)
                 continue
-            entries.append(VideoEntry(str(video), int(float(label)), "", "test", None, "dfdc",
-                                      video.stem))
+            entries.append(
+                VideoEntry(str(video), int(float(label)), "", "test", None, "dfdc", video.stem)
+            )
     return entries

@@ -1,12 +1,13 @@
-"""FaceForensics++ reader: the on-disk layout of the official download script and its split files."""
+"""FaceForensics++ reader: the on-disk layout of the official download script and its split
+files."""
 
 import json
 import logging
 import pathlib
 import re
 
-from smil_keras.errors import DatasetFormatError
 from smil_keras.datasets.video_entry import VideoEntry
+from smil_keras.errors import DatasetFormatError
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +21,8 @@ _PAIR_NAME = re.compile(r"^(\d+)_(\d+)$")
 def list_videos(folder):
     """Sorted video files directly inside `folder`."""
     return sorted(
-        path for path in pathlib.Path(folder).iterdir()
+        path
+        for path in pathlib.Path(folder).iterdir()
         if path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS
     )
 
@@ -33,7 +35,9 @@ def find_ffpp_split_files(root):
     """
     root = pathlib.Path(root)
     for folder in (root / "splits", root / "dataset" / "splits", root):
-        found = {name: folder / f"{name}.json" for name in SPLITS if (folder / f"{name}.json").is_file()}
+        found = {
+            name: folder / f"{name}.json" for name in SPLITS if (folder / f"{name}.json").is_file()
+        }
         if found:
             return found
     return {}
@@ -63,7 +67,9 @@ def read_ffpp_split(path):
         isinstance(pair, list) and len(pair) == 2 and all(isinstance(i, str) for i in pair)
         for pair in pairs
     ):
-        raise DatasetFormatError(path, 'expected a JSON list of [id, id] string pairs, like [["953", "974"]]')
+        raise DatasetFormatError(
+            path, 'expected a JSON list of [id, id] string pairs, like [["953", "974"]]'
+        )
     originals = {video_id for pair in pairs for video_id in pair}
     fakes = {f"{a}_{b}" for a, b in pairs} | {f"{b}_{a}" for a, b in pairs}
     return originals, fakes
@@ -105,17 +111,28 @@ def read_ffpp(root, compression="c23", methods=None, split=None, split_files=Non
     root = pathlib.Path(root)
     # FF++'s download script names the uncompressed level "raw"; papers call it c0.
     if compression in ("c0", "raw"):
-        compression = next((name for name in ("raw", "c0")
-                            if (root / "original_sequences" / "youtube" / name).is_dir()), "raw")
+        compression = next(
+            (
+                name
+                for name in ("raw", "c0")
+                if (root / "original_sequences" / "youtube" / name).is_dir()
+            ),
+            "raw",
+        )
     originals_dir = root / "original_sequences" / "youtube" / compression / "videos"
     if not originals_dir.is_dir():
         youtube = root / "original_sequences" / "youtube"
-        present = sorted(p.name for p in youtube.iterdir() if p.is_dir()) if youtube.is_dir() else []
+        present = (
+            sorted(p.name for p in youtube.iterdir() if p.is_dir()) if youtube.is_dir() else []
+        )
         raise DatasetFormatError(
             originals_dir,
             "FF++ originals folder not found"
-            + (f" (compressions present: {', '.join(present)})" if present else
-               "; expected FaceForensics++'s layout original_sequences/youtube/<c>/videos"),
+            + (
+                f" (compressions present: {', '.join(present)})"
+                if present
+                else "; expected FaceForensics++'s layout original_sequences/youtube/<c>/videos"
+            ),
         )
     split_map = _resolve_split_files(root, split_files)
     if split not in (None, "all") and split not in SPLITS:
@@ -124,7 +141,8 @@ def read_ffpp(root, compression="c23", methods=None, split=None, split_files=Non
         raise DatasetFormatError(
             root / "splits" / f"{split}.json",
             f"split {split!r} requested but its official split file was not found; pass "
-            "split_files= the folder holding FF++'s train.json/val.json/test.json, or use split='all'",
+            "split_files= the folder holding FF++'s train.json/val.json/test.json, "
+            "or use split='all'",
         )
     split_of = {}
     for name, path in split_map.items():
@@ -132,7 +150,9 @@ def read_ffpp(root, compression="c23", methods=None, split=None, split_files=Non
         split_of.update({video_id: name for video_id in originals | fakes})
 
     manipulated = root / "manipulated_sequences"
-    available = sorted(p.name for p in manipulated.iterdir() if p.is_dir()) if manipulated.is_dir() else []
+    available = (
+        sorted(p.name for p in manipulated.iterdir() if p.is_dir()) if manipulated.is_dir() else []
+    )
     if methods is None:
         methods = [m for m in available if (manipulated / m / compression / "videos").is_dir()]
     else:
@@ -146,8 +166,11 @@ def read_ffpp(root, compression="c23", methods=None, split=None, split_files=Non
 
     entries = []
     for path in list_videos(originals_dir):
-        entries.append(VideoEntry(str(path), 0, "", split_of.get(path.stem, ""), None, "ffpp",
-                                  f"original/{path.stem}"))
+        entries.append(
+            VideoEntry(
+                str(path), 0, "", split_of.get(path.stem, ""), None, "ffpp", f"original/{path.stem}"
+            )
+        )
     for method in methods:
         for path in list_videos(manipulated / method / compression / "videos"):
             match = _PAIR_NAME.match(path.stem)
@@ -158,13 +181,27 @@ def read_ffpp(root, compression="c23", methods=None, split=None, split_files=Non
                     original = str(candidate)
                 else:
                     logger.warning("%s: its original %s is missing", path, candidate)
-            entries.append(VideoEntry(str(path), 1, method, split_of.get(path.stem, ""), original,
-                                      "ffpp", f"{method}/{path.stem}"))
+            entries.append(
+                VideoEntry(
+                    str(path),
+                    1,
+                    method,
+                    split_of.get(path.stem, ""),
+                    original,
+                    "ffpp",
+                    f"{method}/{path.stem}",
+                )
+            )
     if split in SPLITS:
         entries = [entry for entry in entries if entry.split == split]
     if not entries:
-        logger.warning("%s: no FF++ videos found for compression=%s, methods=%s, split=%s",
-                       root, compression, methods, split)
+        logger.warning(
+            "%s: no FF++ videos found for compression=%s, methods=%s, split=%s",
+            root,
+            compression,
+            methods,
+            split,
+        )
     return entries
 
 

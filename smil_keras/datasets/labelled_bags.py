@@ -1,4 +1,5 @@
-"""Bags with per-face labels from frames whose manipulated faces are known (FFPMS, synthetic attacks)."""
+"""Bags with per-face labels from frames whose manipulated faces are known (FFPMS, synthetic
+attacks)."""
 
 import numpy as np
 
@@ -6,8 +7,21 @@ from smil_keras.bags import BagRecord
 from smil_keras.faces import STORED_CONTEXT, box_iou, extract_faces, stored_crop
 
 
-def labelled_bag(video_id, video, frames, frame_indices, detector, face_label, *, label, method,
-                 dataset, size=299, margin=1.3, context=STORED_CONTEXT):
+def labelled_bag(
+    video_id,
+    video,
+    frames,
+    frame_indices,
+    detector,
+    face_label,
+    *,
+    label,
+    method,
+    dataset,
+    size=299,
+    margin=1.3,
+    context=STORED_CONTEXT,
+):
     """Detect and crop the faces of decoded frames and label each face.
 
     Args:
@@ -25,8 +39,9 @@ def labelled_bag(video_id, video, frames, frame_indices, detector, face_label, *
         A `BagRecord`, or `None` when no face was found.
     """
     stored_size, stored_margin = stored_crop(size, margin, context)
-    faces, crops = extract_faces(frames, frame_indices, detector, size=stored_size,
-                                 margin=stored_margin)
+    faces, crops = extract_faces(
+        frames, frame_indices, detector, size=stored_size, margin=stored_margin
+    )
     if not faces:
         return None
     return BagRecord(

@@ -1,7 +1,6 @@
 """One video of a dataset, as the readers return it."""
 
 import dataclasses
-from typing import Optional
 
 
 @dataclasses.dataclass
@@ -26,6 +25,6 @@ class VideoEntry:
     label: int
     method: str = ""
     split: str = ""
-    original: Optional[str] = None
+    original: str | None = None
     dataset: str = ""
     video_id: str = ""

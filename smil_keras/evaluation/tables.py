@@ -30,7 +30,9 @@ def method_table(scores_by_model, threshold=0.5):
     """
     rows = []
     for name, scores in scores_by_model.items():
-        methods = sorted({m for m, label in zip(scores.methods, scores.labels) if label == 1 and m})
+        methods = sorted(
+            {m for m, label in zip(scores.methods, scores.labels, strict=True) if label == 1 and m}
+        )
         row = {"model": name}
         for method in methods:
             keep = (scores.labels == 0) | (np.asarray(scores.methods, dtype=object) == method)
@@ -62,17 +64,19 @@ def fake_fraction_table(scores_by_model, num_bins=10, threshold=0.5):
         correct = (scores.probabilities >= threshold) == (scores.labels == 1)
         groups = [("0", 0.0, fractions == 0)] + [
             (f"({low:.1f}, {high:.1f}]", (low + high) / 2, (fractions > low) & (fractions <= high))
-            for low, high in zip(edges[:-1], edges[1:])
+            for low, high in zip(edges[:-1], edges[1:], strict=True)
         ]
         for label, middle, members in groups:
             if members.any():
-                rows.append({
-                    "model": name,
-                    "fake_fraction": label,
-                    "fraction": middle,
-                    "videos": int(members.sum()),
-                    "accuracy": float(correct[members].mean()),
-                })
+                rows.append(
+                    {
+                        "model": name,
+                        "fake_fraction": label,
+                        "fraction": middle,
+                        "videos": int(members.sum()),
+                        "accuracy": float(correct[members].mean()),
+                    }
+                )
     return rows
 
 

@@ -49,7 +49,7 @@ class VideoScores:
         keep = np.asarray(keep, dtype=bool)
 
         def pick(values):
-            return [value for value, kept in zip(values, keep) if kept]
+            return [value for value, kept in zip(values, keep, strict=True) if kept]
 
         return VideoScores(
             video_ids=pick(self.video_ids),
@@ -85,17 +85,26 @@ class VideoScores:
         with path.open("w", newline="") as file:
             writer = csv.writer(file)
             writer.writerow(
-                ["video_id", "label", "method", "fake_probability", "predicted", "faces",
-                 "fake_face_fraction"]
+                [
+                    "video_id",
+                    "label",
+                    "method",
+                    "fake_probability",
+                    "predicted",
+                    "faces",
+                    "fake_face_fraction",
+                ]
             )
             for index, video_id in enumerate(self.video_ids):
-                writer.writerow([
-                    video_id,
-                    int(self.labels[index]),
-                    self.methods[index],
-                    f"{self.probabilities[index]:.6f}",
-                    int(self.probabilities[index] >= threshold),
-                    len(self.face_probabilities[index]),
-                    "" if np.isnan(fractions[index]) else f"{fractions[index]:.4f}",
-                ])
+                writer.writerow(
+                    [
+                        video_id,
+                        int(self.labels[index]),
+                        self.methods[index],
+                        f"{self.probabilities[index]:.6f}",
+                        int(self.probabilities[index] >= threshold),
+                        len(self.face_probabilities[index]),
+                        "" if np.isnan(fractions[index]) else f"{fractions[index]:.4f}",
+                    ]
+                )
         return path

@@ -19,7 +19,8 @@ def square_region(box, frame_shape, margin=1.3):
         margin: side of the square relative to the box's longer side.
 
     Returns:
-        `(x0, y0, side)`: top-left corner (may be negative only where the square is padded) and side.
+        `(x0, y0, side)`: top-left corner (may be negative only where the square is padded) and
+        side.
 
     Example:
     >>> square_region((100, 50, 40, 60), (480, 640), margin=1.5)
@@ -61,12 +62,16 @@ def crop_face(frame, box, margin=1.3, size=299):
     height, width = frame.shape[:2]
     x0, y0, side = square_region(box, frame.shape, margin)
     x1, y1 = x0 + side, y0 + side
-    crop = frame[max(y0, 0):min(y1, height), max(x0, 0):min(x1, width)]
+    crop = frame[max(y0, 0) : min(y1, height), max(x0, 0) : min(x1, width)]
     if crop.shape[0] != side or crop.shape[1] != side:
         crop = cv2.copyMakeBorder(
             crop,
-            max(-y0, 0), max(y1 - height, 0), max(-x0, 0), max(x1 - width, 0),
-            cv2.BORDER_CONSTANT, value=0,
+            max(-y0, 0),
+            max(y1 - height, 0),
+            max(-x0, 0),
+            max(x1 - width, 0),
+            cv2.BORDER_CONSTANT,
+            value=0,
         )
     if side == size:
         return np.ascontiguousarray(crop)

@@ -5,9 +5,9 @@ import os
 import queue
 import threading
 
+from smil_keras.errors import NoFacesError
 from smil_keras.faces.cropping import crop_face
 from smil_keras.faces.tracking import link_tracks
-from smil_keras.errors import NoFacesError
 from smil_keras.faces.video_faces import VideoFaces
 from smil_keras.video import sample_frames
 
@@ -37,7 +37,9 @@ def extract_faces(frames, frame_indices, detector, size=299, margin=1.3, iou_thr
 
     Example:
     >>> sample = sample_frames("clip.mp4", 20)  # doctest: +SKIP
-    >>> faces, crops = extract_faces(sample.frames, sample.indices, MTCNNDetector())  # doctest: +SKIP
+    >>> faces, crops = extract_faces(  # doctest: +SKIP
+    ...     sample.frames, sample.indices, MTCNNDetector()
+    ... )
     """
     frames = list(frames)
     if frame_indices is None:
@@ -46,14 +48,16 @@ def extract_faces(frames, frame_indices, detector, size=299, margin=1.3, iou_thr
         raise ValueError(f"{len(frames)} frames but {len(frame_indices)} frame indices")
     if not frames:
         return [], []
-    return _track_and_crop(frames, frame_indices, detector.detect(frames), size, margin, iou_threshold)
+    return _track_and_crop(
+        frames, frame_indices, detector.detect(frames), size, margin, iou_threshold
+    )
 
 
 def _track_and_crop(frames, frame_indices, faces_per_frame, size, margin, iou_threshold):
     """Links the detected faces into tracks and cuts their crops: `(faces, crops)`."""
     link_tracks(faces_per_frame, iou_threshold=iou_threshold, frames=frames)
     faces, crops = [], []
-    for frame, index, frame_faces in zip(frames, frame_indices, faces_per_frame):
+    for frame, index, frame_faces in zip(frames, frame_indices, faces_per_frame, strict=True):
         for face in frame_faces:
             face.frame_index = int(index)
             faces.append(face)
@@ -61,8 +65,9 @@ def _track_and_crop(frames, frame_indices, faces_per_frame, size, margin, iou_th
     return faces, crops
 
 
-def extract_video_faces(path, detector, num_frames=20, size=299, margin=1.3, iou_threshold=None,
-                        keep_frames=False):
+def extract_video_faces(
+    path, detector, num_frames=20, size=299, margin=1.3, iou_threshold=None, keep_frames=False
+):
     """Samples frames from a video, detects, tracks and crops its faces.
 
     The same faces as `extract_faces(sample_frames(path, num_frames)...)`, sooner: a background
@@ -149,7 +154,9 @@ def _sample_and_detect(path, detector, num_frames):
             if not finished:
                 pending.append(item)
             if pending and (finished or len(pending) >= chunk):
-                for (index, frame), faces in zip(pending, detector.detect([f for _, f in pending])):
+                for (index, frame), faces in zip(
+                    pending, detector.detect([f for _, f in pending]), strict=True
+                ):
                     found[index] = (frame, faces)
                 pending = []
     finally:
@@ -161,11 +168,12 @@ def _sample_and_detect(path, detector, num_frames):
     # After resampling (a wrong container frame count) some sampled frames may not have been
     # passed on, or were passed from a discarded pass: detect those now.
     stale = [
-        k for k, (index, frame) in enumerate(zip(sample.indices, sample.frames))
+        k
+        for k, (index, frame) in enumerate(zip(sample.indices, sample.frames, strict=True))
         if found.get(index, (None,))[0] is not frame
     ]
     if stale:
-        for k, faces in zip(stale, detector.detect([sample.frames[k] for k in stale])):
+        for k, faces in zip(stale, detector.detect([sample.frames[k] for k in stale]), strict=True):
             found[sample.indices[k]] = (sample.frames[k], faces)
     faces_per_frame = [found[i][1] for i in sample.indices]
     for position, faces in enumerate(faces_per_frame):

@@ -12,7 +12,9 @@ class FaceDetector(abc.ABC):
     Example:
     >>> class CentreDetector(FaceDetector):
     ...     def detect(self, frames):
-    ...         return [[Face(i, (0, 0, f.shape[1], f.shape[0]), 1.0, {})] for i, f in enumerate(frames)]
+    ...         return [
+    ...             [Face(i, (0, 0, f.shape[1], f.shape[0]), 1.0, {})] for i, f in enumerate(frames)
+    ...         ]
     """
 
     @abc.abstractmethod

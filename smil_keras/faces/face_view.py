@@ -43,15 +43,24 @@ class FaceView:
     preprocessing: str = "xception"
 
     def __post_init__(self):
-        if not isinstance(self.image_size, int) or isinstance(self.image_size, bool) \
-                or self.image_size < 1:
+        if (
+            not isinstance(self.image_size, int)
+            or isinstance(self.image_size, bool)
+            or self.image_size < 1
+        ):
             raise ValueError(f"image_size must be a positive int, got {self.image_size!r}")
-        if isinstance(self.margin, bool) or not isinstance(self.margin, (int, float)) \
-                or not self.margin > 0:
+        if (
+            isinstance(self.margin, bool)
+            or not isinstance(self.margin, (int, float))
+            or not self.margin > 0
+        ):
             raise ValueError(f"margin must be a positive number, got {self.margin!r}")
         object.__setattr__(self, "margin", float(self.margin))
-        if not isinstance(self.instances, int) or isinstance(self.instances, bool) \
-                or self.instances < 1:
+        if (
+            not isinstance(self.instances, int)
+            or isinstance(self.instances, bool)
+            or self.instances < 1
+        ):
             raise ValueError(f"instances must be a positive int, got {self.instances!r}")
 
     def check(self, **given):

@@ -62,8 +62,9 @@ def pnet_stage(pnet, images):
     per_level = []
     for scale in pyramid_scales(height, width):
         size = (int(width * scale), int(height * scale))  # truncated, as TensorFlow's resize
-        level = np.stack([cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-                          for image in images])
+        level = np.stack(
+            [cv2.resize(image, size, interpolation=cv2.INTER_AREA) for image in images]
+        )
         offsets, probabilities = pnet(level)
         rows = _pnet_boxes(offsets, probabilities[..., 1], scale)
         per_level.append(nms(rows, PNET_NMS_LEVEL))
@@ -82,7 +83,8 @@ def rnet_stage(rnet, images, rows):
 
 
 def onet_stage(onet, images, rows, threshold=ONET_THRESHOLD):
-    """ONet on 48x48 crops: final boxes, scores and landmarks (NMS by overlap over the smaller box)."""
+    """ONet on 48x48 crops: final boxes, scores and landmarks (NMS by overlap over the smaller
+    box)."""
     offsets, landmarks, probabilities = _predict(onet, crop_patches(images, rows, 48))
     width = rows[:, 3:4] - rows[:, 1:2] + 1
     height = rows[:, 4:5] - rows[:, 2:3] + 1
@@ -102,8 +104,9 @@ def _predict(network, patches):
     count = len(patches)
     if keras.backend.backend() == "jax":
         padded = 1 << max(4, (count - 1).bit_length())
-        patches = np.concatenate([patches, np.zeros((padded - count, *patches.shape[1:]),
-                                                    patches.dtype)])
+        patches = np.concatenate(
+            [patches, np.zeros((padded - count, *patches.shape[1:]), patches.dtype)]
+        )
     return [output[:count] for output in network(patches)]
 
 
@@ -114,8 +117,15 @@ def _pnet_boxes(offsets, face_probability, scale, threshold=PNET_THRESHOLD):
     x1, y1 = column * _STRIDE + 1, row * _STRIDE + 1
     x2, y2 = column * _STRIDE + _CELL, row * _STRIDE + _CELL
     size = _CELL - 1
-    boxes = np.stack([x1 + regression[:, 0] * size, y1 + regression[:, 1] * size,
-                      x2 + regression[:, 2] * size, y2 + regression[:, 3] * size], axis=1)
+    boxes = np.stack(
+        [
+            x1 + regression[:, 0] * size,
+            y1 + regression[:, 1] * size,
+            x2 + regression[:, 2] * size,
+            y2 + regression[:, 3] * size,
+        ],
+        axis=1,
+    )
     rows = np.column_stack([image, boxes / scale, face_probability[image, row, column]])
     return sort_by_score(rows)
 
@@ -188,9 +198,14 @@ def crop_patches(images, rows, size):
     patches = np.empty((len(rows), size, size, channels), np.uint8)
     for k, image in enumerate(rows[:, 0].astype(int)):
         sample_to_pixel = np.array([[step_x[k], 0.0, x1[k]], [0.0, step_y[k], y1[k]]])
-        cv2.warpAffine(images[image], sample_to_pixel, (size, size), dst=patches[k],
-                       flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                       borderMode=cv2.BORDER_REPLICATE)
+        cv2.warpAffine(
+            images[image],
+            sample_to_pixel,
+            (size, size),
+            dst=patches[k],
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
     steps = np.arange(size)
     ys, xs = y1[:, None] + step_y[:, None] * steps, x1[:, None] + step_x[:, None] * steps
     inside = ((ys >= 0) & (ys <= height - 1))[:, :, None] & ((xs >= 0) & (xs <= width - 1))[:, None]

@@ -97,8 +97,9 @@ class MTCNNDetector(FaceDetector):
         self.second_look = second_look
 
         with self._on_device():
-            self._networks = {name: inference_function(model)
-                              for name, model in build_mtcnn_networks().items()}
+            self._networks = {
+                name: inference_function(model) for name, model in build_mtcnn_networks().items()
+            }
 
     def _on_device(self):
         return keras.device(self.device) if self.device else contextlib.nullcontext()
@@ -149,7 +150,7 @@ class MTCNNDetector(FaceDetector):
         for start in range(0, len(positions), self.batch_size):
             batch = positions[start : start + self.batch_size]
             images = [_resize(frames[i], scale) for i in batch]
-            for i, faces in zip(batch, self._detect_batch(images, scale, shape)):
+            for i, faces in zip(batch, self._detect_batch(images, scale, shape), strict=True):
                 results[i] = faces
                 for face in faces:
                     face.frame_index = i
@@ -161,8 +162,11 @@ class MTCNNDetector(FaceDetector):
             return [[] for _ in images]
         with self._on_device():
             # Rows: image, x1, y1, x2, y2, confidence, 5 landmark x's, 5 landmark y's.
-            rows = run_cascade(self._networks, np.stack(images),
-                               onet_threshold=min(ONET_THRESHOLD, self.min_confidence))
+            rows = run_cascade(
+                self._networks,
+                np.stack(images),
+                onet_threshold=min(ONET_THRESHOLD, self.min_confidence),
+            )
         per_image = [[] for _ in images]
         for row in rows:
             confidence = float(row[5])
@@ -194,6 +198,7 @@ def _to_face(row, scale, shape, confidence):
     w = max(1, min(int(round(x2)), width) - x)
     h = max(1, min(int(round(y2)), height) - y)
     landmarks = {
-        name: (float(row[6 + k]) / scale, float(row[11 + k]) / scale) for k, name in enumerate(_LANDMARKS)
+        name: (float(row[6 + k]) / scale, float(row[11 + k]) / scale)
+        for k, name in enumerate(_LANDMARKS)
     }
     return Face(frame_index=0, box=(x, y, w, h), confidence=confidence, landmarks=landmarks)

@@ -1,4 +1,5 @@
-"""MTCNN's three networks (Zhang et al., 2016) as Keras 3 models, with the `mtcnn` package's weights.
+"""MTCNN's three networks (Zhang et al., 2016) as Keras 3 models, with the `mtcnn` package's
+weights.
 
 The layers are those of `mtcnn` 1.0 (`mtcnn/network/{pnet,rnet,onet}.py`), written with Keras 3
 core layers so that they run on every Keras backend (`mtcnn`'s own models are TensorFlow code).

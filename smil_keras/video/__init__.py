@@ -1,7 +1,7 @@
 """Video decoding: uniformly sampled RGB frames (first stage of the pipeline)."""
 
+from smil_keras.errors import VideoReadError
 from smil_keras.video.frame_sample import FrameSample
 from smil_keras.video.sampling import sample_frames, uniform_indices
-from smil_keras.errors import VideoReadError
 
 __all__ = ["FrameSample", "VideoReadError", "sample_frames", "uniform_indices"]

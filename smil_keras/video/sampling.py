@@ -18,14 +18,25 @@ import os
 import cv2
 import numpy as np
 
-from smil_keras.video.frame_sample import FrameSample
 from smil_keras.errors import VideoReadError
+from smil_keras.video.frame_sample import FrameSample
 
 logger = logging.getLogger(__name__)
 
 # Codecs FFmpeg uses to present a still picture as a one-frame "video" (a JPEG or PNG, even renamed
 # to .mp4, opens as MJPG / MPNG). Real MJPEG videos have more than one frame and are accepted.
-_STILL_IMAGE_CODECS = {"MJPG", "MPNG", "PNG ", "png ", "BMP ", "bmp ", "WEBP", "webp", "tiff", "TIFF"}
+_STILL_IMAGE_CODECS = {
+    "MJPG",
+    "MPNG",
+    "PNG ",
+    "png ",
+    "BMP ",
+    "bmp ",
+    "WEBP",
+    "webp",
+    "tiff",
+    "TIFF",
+}
 
 
 def uniform_indices(frame_count, num_frames):
@@ -108,7 +119,9 @@ def sample_frames(path, num_frames=20, on_frame=None):
         raise VideoReadError(path, f"a still image ({codec.strip()}), not a video")
     if count != claimed:
         if claimed:
-            logger.warning("%s: container claims %d frames, decoded %d; resampling", path, claimed, count)
+            logger.warning(
+                "%s: container claims %d frames, decoded %d; resampling", path, claimed, count
+            )
         wanted = uniform_indices(count, num_frames)
         if not set(wanted) <= frames.keys():
             frames, _ = _decode_pass(_open(path), wanted, on_frame)
@@ -124,8 +137,11 @@ def sample_frames(path, num_frames=20, on_frame=None):
 def _open(path):
     capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
     if not capture.isOpened():
-        raise VideoReadError(path, "cannot be opened as a video (not a video, unsupported or corrupt)")
-    # Default since OpenCV 4.5 for FFmpeg; set explicitly so rotated (phone) videos come out upright.
+        raise VideoReadError(
+            path, "cannot be opened as a video (not a video, unsupported or corrupt)"
+        )
+    # Default since OpenCV 4.5 for FFmpeg; set explicitly so rotated (phone) videos come out
+    # upright.
     capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
     return capture
 

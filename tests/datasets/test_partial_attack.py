@@ -27,8 +27,10 @@ def _outside(box, shape, grow=1.5):
     x, y, w, h = box
     cx, cy = x + w / 2, y + h / 2
     mask = np.ones(shape[:2], bool)
-    mask[max(int(cy - grow * h / 2), 0):int(np.ceil(cy + grow * h / 2)),
-         max(int(cx - grow * w / 2), 0):int(np.ceil(cx + grow * w / 2))] = False
+    mask[
+        max(int(cy - grow * h / 2), 0) : int(np.ceil(cy + grow * h / 2)),
+        max(int(cx - grow * w / 2), 0) : int(np.ceil(cx + grow * w / 2)),
+    ] = False
     return mask
 
 
@@ -65,10 +67,16 @@ def test_self_blend_rejects_bad_input():
 
 def _two_person_clip(num_frames=10, size=128):
     photo = skimage.data.astronaut()
-    left, left_boxes = animate_photo(photo, ASTRONAUT_FACE_BOX, num_frames, size, np.random.default_rng(1))
-    right, right_boxes = animate_photo(photo, ASTRONAUT_FACE_BOX, num_frames, size, np.random.default_rng(2))
-    frames = [np.concatenate([a, b], axis=1) for a, b in zip(left, right)]
-    boxes = [[a, (b[0] + size, b[1], b[2], b[3])] for a, b in zip(left_boxes, right_boxes)]
+    left, left_boxes = animate_photo(
+        photo, ASTRONAUT_FACE_BOX, num_frames, size, np.random.default_rng(1)
+    )
+    right, right_boxes = animate_photo(
+        photo, ASTRONAUT_FACE_BOX, num_frames, size, np.random.default_rng(2)
+    )
+    frames = [np.concatenate([a, b], axis=1) for a, b in zip(left, right, strict=True)]
+    boxes = [
+        [a, (b[0] + size, b[1], b[2], b[3])] for a, b in zip(left_boxes, right_boxes, strict=True)
+    ]
     return frames, boxes
 
 
@@ -76,19 +84,21 @@ def test_attacked_pixels_match_the_per_face_labels():
     frames, boxes = _two_person_clip()
     fake = choose_fake_faces(boxes, np.random.default_rng(3), other_people=0.5)
     attacked = attack_frames(frames, boxes, fake, seed=11)
-    for before, after, frame_boxes, frame_fake in zip(frames, attacked, boxes, fake):
+    for before, after, frame_boxes, frame_fake in zip(frames, attacked, boxes, fake, strict=True):
         if not any(frame_fake):
             assert np.array_equal(before, after)  # real frames untouched, bit for bit
             continue
         changed = np.abs(after.astype(int) - before).sum(axis=2) > 0
-        for box, forged in zip(frame_boxes, frame_fake):
+        for box, forged in zip(frame_boxes, frame_fake, strict=True):
             x, y, w, h = box
-            face = changed[max(y, 0):y + h, max(x, 0):x + w]
+            face = changed[max(y, 0) : y + h, max(x, 0) : x + w]
             if forged:
                 assert face.mean() > 0.3
             else:
                 assert not face.any()
-        untouched = np.logical_and.reduce([_outside(b, after.shape) for b, f in zip(frame_boxes, frame_fake) if f])
+        untouched = np.logical_and.reduce(
+            [_outside(b, after.shape) for b, f in zip(frame_boxes, frame_fake, strict=True) if f]
+        )
         assert not changed[untouched].any()
 
 
@@ -109,12 +119,14 @@ def test_animated_boxes_follow_the_face():
     photo = skimage.data.astronaut()
     frames, boxes = animate_photo(photo, ASTRONAUT_FACE_BOX, 6, 200, np.random.default_rng(0))
     x, y, w, h = ASTRONAUT_FACE_BOX
-    template = cv2.cvtColor(photo[y:y + h, x:x + w], cv2.COLOR_RGB2GRAY)
-    for frame, (bx, by, bw, bh) in zip(frames, boxes):
+    template = cv2.cvtColor(photo[y : y + h, x : x + w], cv2.COLOR_RGB2GRAY)
+    for frame, (bx, by, bw, bh) in zip(frames, boxes, strict=True):
         assert frame.shape == (200, 200, 3) and frame.dtype == np.uint8
         # The face, scaled to the box, is found where the box says (within a few pixels).
         scaled = cv2.resize(template, (bw, bh))
-        score = cv2.matchTemplate(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), scaled, cv2.TM_CCOEFF_NORMED)
+        score = cv2.matchTemplate(
+            cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), scaled, cv2.TM_CCOEFF_NORMED
+        )
         found_y, found_x = np.unravel_index(np.argmax(score), score.shape)
         assert abs(found_x - bx) <= 6 and abs(found_y - by) <= 6
 
@@ -126,12 +138,14 @@ def test_dataset_files_agree_and_are_deterministic(tmp_path):
     faces = _rows(tmp_path / "a" / "faces.csv")
     frames = _rows(tmp_path / "a" / "frames.csv")
     assert [int(v["label"]) for v in videos].count(1) == 2 and len(data.entries) == 4
-    for video, entry in zip(videos, data.entries):
+    for video, entry in zip(videos, data.entries, strict=True):
         assert entry.label == int(video["label"])
         video_faces = [f for f in faces if f["video"] == video["video"]]
         fake_frames = {f["frame"] for f in video_faces if f["label"] == "1"}
         assert int(video["fake_frames"]) == len(fake_frames)
-        assert {f["frame"] for f in frames if f["video"] == video["video"] and f["label"] == "1"} == fake_frames
+        assert {
+            f["frame"] for f in frames if f["video"] == video["video"] and f["label"] == "1"
+        } == fake_frames
         if entry.label:
             assert 1 <= len(fake_frames) <= 5 and video["method"] == "self-blend"
         else:
@@ -149,16 +163,32 @@ def test_dataset_files_agree_and_are_deterministic(tmp_path):
 
 @pytest.mark.slow
 def test_default_dataset_bags_carry_the_face_labels(tmp_path, fixtures_dir):
-    """MTCNN finds the synthetic faces again; each bag face takes the label of the box it overlaps."""
+    """MTCNN finds the synthetic faces again; each bag face takes the label of the box it
+    overlaps."""
     from smil_keras.bags import read_bags
     from smil_keras.faces import MTCNNDetector, box_iou
 
     detector = MTCNNDetector()
-    data = make_partial_attack_dataset(tmp_path / "astro", num_videos=4, num_frames=6, seed=2,
-                                       two_face_fraction=0.5, crop_size=64, detector=detector)
+    data = make_partial_attack_dataset(
+        tmp_path / "astro",
+        num_videos=4,
+        num_frames=6,
+        seed=2,
+        two_face_fraction=0.5,
+        crop_size=64,
+        detector=detector,
+    )
     source = fixtures_dir / "videos" / "real" / "face_recognition__short_hamilton_clip.mp4"
-    own = make_partial_attack_dataset(tmp_path / "own", source=source, num_videos=2, num_frames=4,
-                                      size=640, seed=1, crop_size=64, detector=detector)
+    own = make_partial_attack_dataset(
+        tmp_path / "own",
+        source=source,
+        num_videos=2,
+        num_frames=4,
+        size=640,
+        seed=1,
+        crop_size=64,
+        detector=detector,
+    )
     for result in (data, own):
         faces = _rows(f"{result.root}/faces.csv")
         bags = {bag.video_id: bag for bag in read_bags(result.shards)}
@@ -167,28 +197,42 @@ def test_default_dataset_bags_carry_the_face_labels(tmp_path, fixtures_dir):
             bag = bags[entry.video_id]
             assert bag.label == entry.label and bag.crops[0] is not None
             known = [f for f in faces if f["video"] == f"videos/{entry.video_id}.mp4"]
-            for index, box, label in zip(bag.frame_indices, bag.boxes, bag.face_labels):
+            for index, box, label in zip(
+                bag.frame_indices, bag.boxes, bag.face_labels, strict=True
+            ):
                 if not entry.label:
                     assert label == 0
                     continue
-                overlaps = [(box_iou(tuple(box), tuple(int(f[k]) for k in "xywh")), int(f["label"]))
-                            for f in known if int(f["frame"]) == index]
+                overlaps = [
+                    (box_iou(tuple(box), tuple(int(f[k]) for k in "xywh")), int(f["label"]))
+                    for f in known
+                    if int(f["frame"]) == index
+                ]
                 best = max(overlaps, default=(0.0, -1))
                 assert label == (best[1] if best[0] >= 0.3 else -1)
         if result is data:
-            labels = np.concatenate([bags[e.video_id].face_labels for e in result.entries if e.label])
+            labels = np.concatenate(
+                [bags[e.video_id].face_labels for e in result.entries if e.label]
+            )
             assert (labels == 1).any() and (labels == 0).any()  # partially attacked
 
     # The shards feed the training pipeline, per-face labels included.
     from smil_keras.data import make_bag_dataset
 
-    inputs, label = next(iter(make_bag_dataset(data.shards, training=False, batch_size=4,
-                                               image_size=64, face_labels=True)))
+    inputs, label = next(
+        iter(
+            make_bag_dataset(
+                data.shards, training=False, batch_size=4, image_size=64, face_labels=True
+            )
+        )
+    )
     bags = list(read_bags(data.shards))
     assert inputs["faces"].shape[:2] == inputs["mask"].shape == inputs["face_labels"].shape
     np.testing.assert_array_equal(label.numpy()[:, 0], [bag.label for bag in bags])
     for row, bag in enumerate(bags):
-        np.testing.assert_array_equal(inputs["face_labels"].numpy()[row, :len(bag)], bag.face_labels)
+        np.testing.assert_array_equal(
+            inputs["face_labels"].numpy()[row, : len(bag)], bag.face_labels
+        )
 
 
 def test_unreadable_source_video_is_logged_and_skipped(tmp_path, caplog):
@@ -203,15 +247,24 @@ def test_unreadable_source_video_is_logged_and_skipped(tmp_path, caplog):
     bad = tmp_path / "bad.mp4"
     bad.write_text("not a video")
     good = tmp_path / "good.mp4"
-    frames, _ = animate_photo(skimage.data.astronaut(), ASTRONAUT_FACE_BOX, 5, 96, np.random.default_rng(0))
+    frames, _ = animate_photo(
+        skimage.data.astronaut(), ASTRONAUT_FACE_BOX, 5, 96, np.random.default_rng(0)
+    )
     writer = cv2.VideoWriter(str(good), cv2.VideoWriter_fourcc(*"mp4v"), 5.0, (96, 96))
     for frame in frames:
         writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     writer.release()
     with caplog.at_level("ERROR", logger="smil_keras.datasets.partial_attack"):
-        data = make_partial_attack_dataset(tmp_path / "out", source=[bad, good], num_videos=2,
-                                           num_frames=5, fake_fraction=1.0, size=96, extract=False,
-                                           detector=FixedBoxDetector())
+        data = make_partial_attack_dataset(
+            tmp_path / "out",
+            source=[bad, good],
+            num_videos=2,
+            num_frames=5,
+            fake_fraction=1.0,
+            size=96,
+            extract=False,
+            detector=FixedBoxDetector(),
+        )
     assert "bad.mp4" in caplog.text
     assert [(e.video_id, e.label, e.original) for e in data.entries] == [("clip001", 1, str(good))]
     faces = _rows(tmp_path / "out" / "faces.csv")

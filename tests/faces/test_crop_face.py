@@ -10,7 +10,8 @@ HEIGHT, WIDTH = 200, 300
 
 @pytest.fixture
 def coordinate_frame():
-    """Channel 0 = x, 1 = y, 2 = 7: every pixel says where it came from (uint16: x goes past 255)."""
+    """Channel 0 = x, 1 = y, 2 = 7: every pixel says where it came from (uint16: x goes past
+    255)."""
     y, x = np.mgrid[0:HEIGHT, 0:WIDTH]
     return np.stack([x, y, np.full_like(x, 7)], axis=-1).astype(np.uint16)
 
@@ -39,7 +40,9 @@ def test_square_is_shifted_inside_at_the_top_left_border(coordinate_frame):
 
 def test_square_is_shifted_inside_at_the_bottom_right_border(coordinate_frame):
     # side 26 around centre (290, 190) would start at (277, 177): shifted to (274, 174)
-    assert_region(crop_face(coordinate_frame, (280, 180, 20, 20), margin=1.3, size=26), 274, 174, 26)
+    assert_region(
+        crop_face(coordinate_frame, (280, 180, 20, 20), margin=1.3, size=26), 274, 174, 26
+    )
 
 
 def test_square_larger_than_the_frame_is_padded_black_and_stays_centred(coordinate_frame):

@@ -71,7 +71,7 @@ def test_any_face_detector_plugs_in_and_frames_are_renumbered():
     faces, crops = extract_faces(frames, [5, 10, 15], FixedBoxDetector(), size=32, margin=2.0)
     assert [f.frame_index for f in faces] == [5, 10, 15]
     assert [f.track_id for f in faces] == [0, 0, 0]  # same box in every frame: one track
-    for frame, crop in zip(frames, crops):
+    for frame, crop in zip(frames, crops, strict=True):
         np.testing.assert_array_equal(crop, crop_face(frame, (10, 20, 30, 40), margin=2.0, size=32))
     faces, _ = extract_faces(frames, None, FixedBoxDetector())
     assert [f.frame_index for f in faces] == [0, 1, 2]
@@ -130,7 +130,9 @@ def write_blocks_clip(path, num_frames, rate=10, pts_ms=None):
         stream.codec_context.time_base = fractions.Fraction(1, 1000)
     for i in range(num_frames):
         blocks = np.random.default_rng(i).integers(0, 256, (6, 8, 3), dtype=np.uint8)
-        frame = av.VideoFrame.from_ndarray(np.kron(blocks, np.ones((8, 8, 1), np.uint8)), format="rgb24")
+        frame = av.VideoFrame.from_ndarray(
+            np.kron(blocks, np.ones((8, 8, 1), np.uint8)), format="rgb24"
+        )
         if pts_ms is not None:
             frame.pts, frame.time_base = pts_ms[i], fractions.Fraction(1, 1000)
         out.mux(stream.encode(frame))
@@ -140,19 +142,22 @@ def write_blocks_clip(path, num_frames, rate=10, pts_ms=None):
 
 def test_video_faces_match_detection_on_the_sampled_frames(fixtures_dir, detector):
     # extract_video_faces detects while a thread decodes; the result is the plain pipeline's.
-    result = extract_video_faces(fixtures_dir / FFPP_519, detector, num_frames=6, size=64,
-                                 keep_frames=True)
+    result = extract_video_faces(
+        fixtures_dir / FFPP_519, detector, num_frames=6, size=64, keep_frames=True
+    )
     sample = sample_frames(fixtures_dir / FFPP_519, num_frames=6)
     faces, crops = extract_faces(sample.frames, sample.indices, detector, size=64)
     assert result.frame_indices == sample.indices
     assert len(result.frames) == len(sample.frames)  # kept: the frames the faces come from
-    for kept, frame in zip(result.frames, sample.frames):
+    for kept, frame in zip(result.frames, sample.frames, strict=True):
         np.testing.assert_array_equal(kept, frame)
     assert [(f.frame_index, f.box, f.track_id) for f in result.faces] == [
         (f.frame_index, f.box, f.track_id) for f in faces
     ]
-    assert [f.confidence for f in result.faces] == pytest.approx([f.confidence for f in faces], abs=1e-5)
-    for a, b in zip(result.crops, crops):
+    assert [f.confidence for f in result.faces] == pytest.approx(
+        [f.confidence for f in faces], abs=1e-5
+    )
+    for a, b in zip(result.crops, crops, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -170,7 +175,9 @@ def test_video_faces_belong_to_the_returned_frames(tmp_path, understated):
     assert result.frame_indices == sample.indices and sample.frame_count == 60
     assert result.frames is None  # not kept unless asked
     assert [f.frame_index for f in result.faces] == sample.indices
-    assert [f.confidence for f in result.faces] == pytest.approx([frame.mean() for frame in sample.frames])
+    assert [f.confidence for f in result.faces] == pytest.approx(
+        [frame.mean() for frame in sample.frames]
+    )
     if not understated:
         assert detector.calls == [5, 5]  # two batches, the first while the rest was decoding
 

@@ -1,4 +1,5 @@
-"""The backend-neutral MTCNN against the `mtcnn` package it ports (its networks, helpers, results)."""
+"""The backend-neutral MTCNN against the `mtcnn` package it ports (its networks, helpers,
+results)."""
 
 import cv2
 import numpy as np
@@ -30,12 +31,12 @@ def test_networks_compute_what_mtcnns_models_compute(models, reference):
         "onet": rng.uniform(0, 255, (5, 48, 48, 3)).astype(np.float32),
     }
     for stage in reference.stages:
-        name = type(stage).__name__[len("Stage"):].lower()  # StagePNet -> pnet
+        name = type(stage).__name__[len("Stage") :].lower()  # StagePNet -> pnet
         pixels = inputs[name]
         want = stage.model((pixels.astype(np.float32) - 127.5) / 128.0)  # mtcnn normalises first
         got = inference_function(models[name])(pixels)
         assert len(got) == len(want)
-        for g, w in zip(got, want):
+        for g, w in zip(got, want, strict=True):
             np.testing.assert_allclose(g, w.numpy(), atol=1e-5)
 
 
@@ -85,7 +86,9 @@ def test_nms_keeps_what_mtcnn_keeps(method):
     rng = np.random.default_rng(2)
     n = 200
     x1, y1, side = rng.uniform(0, 100, n), rng.uniform(0, 100, n), rng.uniform(10, 40, n)
-    rows = np.column_stack([rng.integers(0, 3, n), x1, y1, x1 + side, y1 + side, rng.uniform(size=n)])
+    rows = np.column_stack(
+        [rng.integers(0, 3, n), x1, y1, x1 + side, y1 + side, rng.uniform(size=n)]
+    )
     rows = rows[np.argsort(rows[:, 5])[::-1]]
     want = smart_nms_from_bboxes(rows, threshold=0.5, method=method, initial_sort=False)
     got = nms(rows, 0.5, method=method)
@@ -108,8 +111,9 @@ def test_cascade_finds_the_faces_mtcnn_finds(models, reference, fixtures_dir, ph
     image = cv2.cvtColor(cv2.imread(str(fixtures_dir / "images" / photo)), cv2.COLOR_BGR2RGB)
     scale = min(1.0, 640 / max(image.shape[:2]))  # as MTCNNDetector detects
     image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    want = np.asarray(reference.detect_faces(image, box_format="xyxy", output_type="numpy",
-                                             fit_to_image=False)).reshape(-1, 16)
+    want = np.asarray(
+        reference.detect_faces(image, box_format="xyxy", output_type="numpy", fit_to_image=False)
+    ).reshape(-1, 16)
     networks = {name: inference_function(model) for name, model in models.items()}
     got = run_cascade(networks, image[None])
     assert got.shape == want.shape

@@ -63,7 +63,7 @@ def test_finds_the_faces_listed_in_provenance(detector, load, photo, expected, t
     for face in found:
         x, y, w, h = face.box
         assert all(isinstance(v, int) for v in face.box)
-        assert 0 <= x and 0 <= y and w > 0 and h > 0 and x + w <= width and y + h <= height
+        assert x >= 0 and y >= 0 and w > 0 and h > 0 and x + w <= width and y + h <= height
         assert face.confidence >= 0.97 and face.frame_index == 0 and face.track_id == -1
         eyes_y = max(face.landmarks["left_eye"][1], face.landmarks["right_eye"][1])
         mouth_y = min(face.landmarks["mouth_left"][1], face.landmarks["mouth_right"][1])
@@ -80,7 +80,10 @@ def test_downscaled_detection_maps_back_to_full_resolution(detector, load):
     full = variant(detector, detect_max_side=None).detect([image])[0][0]
     assert box_iou(small.box, full.box) > 0.8
     for name, (x, y) in full.landmarks.items():
-        assert np.hypot(x - small.landmarks[name][0], y - small.landmarks[name][1]) < 0.05 * full.box[2]
+        assert (
+            np.hypot(x - small.landmarks[name][0], y - small.landmarks[name][1])
+            < 0.05 * full.box[2]
+        )
 
 
 def test_frames_without_a_face_at_the_reduced_size_get_a_second_look(detector, load):
@@ -99,11 +102,13 @@ def test_batch_gives_the_same_faces_as_one_frame_at_a_time(detector, load):
     frames = [multiface, obama, multiface, np.ascontiguousarray(multiface[:, ::-1])]
     batched = variant(detector, batch_size=2).detect(frames)
     assert len(batched) == 4
-    for position, (frame, faces) in enumerate(zip(frames, batched)):
+    for position, (frame, faces) in enumerate(zip(frames, batched, strict=True)):
         alone = detector.detect([frame])[0]
         assert len(faces) == len(alone)
         assert all(f.frame_index == position for f in faces)
-        for a, b in zip(sorted(faces, key=lambda f: f.box), sorted(alone, key=lambda f: f.box)):
+        for a, b in zip(
+            sorted(faces, key=lambda f: f.box), sorted(alone, key=lambda f: f.box), strict=True
+        ):
             assert box_iou(a.box, b.box) > 0.9
 
 
@@ -120,7 +125,14 @@ def test_non_default_min_face_size_works(detector, load):
     # mtcnn 1.0.0 itself returns no face at all for min_face_size > ~24 (see MTCNNDetector).
     multiface = load("facenet_pytorch/multiface.jpg")  # faces ~100 px
     assert len(variant(detector, min_face_size=40).detect([multiface])[0]) >= 5
-    assert len(variant(detector, min_face_size=12).detect([load("face_recognition/obama_small.jpg")])[0]) == 1
+    assert (
+        len(
+            variant(detector, min_face_size=12).detect([load("face_recognition/obama_small.jpg")])[
+                0
+            ]
+        )
+        == 1
+    )
     crowd = load("dlib/2007_007763.jpg")  # seven faces of 36-57 px
     default = variant(detector, detect_max_side=None).detect([crowd])[0]
     large_only = variant(detector, detect_max_side=None, min_face_size=60).detect([crowd])[0]
@@ -128,7 +140,10 @@ def test_non_default_min_face_size_works(detector, load):
 
 
 def test_images_too_small_for_mtcnn_have_no_face(detector):
-    assert detector.detect([np.zeros((10, 10, 3), np.uint8), np.zeros((30, 20, 3), np.uint8)]) == [[], []]
+    assert detector.detect([np.zeros((10, 10, 3), np.uint8), np.zeros((30, 20, 3), np.uint8)]) == [
+        [],
+        [],
+    ]
     assert detector.detect([]) == []
 
 
@@ -173,13 +188,18 @@ def test_jax_backend_without_tensorflow_finds_the_same_faces(
         faces = MTCNNDetector(min_confidence=0.97).detect([image, image[:, ::-1].copy()])
         print(json.dumps([[[f.box, f.confidence] for f in frame] for frame in faces]))
     """)
-    done = subprocess.run([sys.executable, "-c", script], env=jax_without_tensorflow_env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=jax_without_tensorflow_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     on_jax = json.loads(done.stdout.strip().splitlines()[-1])
     image = load("facenet_pytorch/multiface.jpg")
     on_tensorflow = detector.detect([image, np.ascontiguousarray(image[:, ::-1])])
-    for jax_faces, tf_faces in zip(on_jax, on_tensorflow):
+    for jax_faces, tf_faces in zip(on_jax, on_tensorflow, strict=True):
         assert len(jax_faces) == len(tf_faces) >= 5
-        for (box, confidence), face in zip(jax_faces, tf_faces):
+        for (box, confidence), face in zip(jax_faces, tf_faces, strict=True):
             assert tuple(box) == face.box and confidence == pytest.approx(face.confidence, abs=1e-4)

@@ -16,7 +16,15 @@ PORTRAIT = "videos/dfdc/dfdc_train_part_0/brtujopkby.mp4"
 
 
 def write_clip(
-    path, num_frames, width=64, height=48, rotation=None, pts_ms=None, rate=10, container=None, **options
+    path,
+    num_frames,
+    width=64,
+    height=48,
+    rotation=None,
+    pts_ms=None,
+    rate=10,
+    container=None,
+    **options,
 ):
     """Writes an H.264 clip whose frame i is a distinct pattern of 8x8 blocks seeded by i.
 
@@ -31,7 +39,9 @@ def write_clip(
         stream.codec_context.time_base = fractions.Fraction(1, 1000)
     frames = []
     for i in range(num_frames):
-        blocks = np.random.default_rng(i).integers(0, 256, (height // 8, width // 8, 3), dtype=np.uint8)
+        blocks = np.random.default_rng(i).integers(
+            0, 256, (height // 8, width // 8, 3), dtype=np.uint8
+        )
         image = cv2.resize(blocks, (width, height), interpolation=cv2.INTER_NEAREST)
         frames.append(image)
         frame = av.VideoFrame.from_ndarray(image, format="rgb24")
@@ -63,7 +73,9 @@ def assert_uniform(indices, frame_count, num_frames):
     assert abs(gaps.mean() - ideal) < 1e-9
 
 
-@pytest.mark.parametrize("frame_count,num_frames", [(300, 20), (21, 20), (751, 20), (100, 7), (2, 2)])
+@pytest.mark.parametrize(
+    "frame_count,num_frames", [(300, 20), (21, 20), (751, 20), (100, 7), (2, 2)]
+)
 def test_uniform_indices_are_exactly_n_evenly_spread_over_the_whole_video(frame_count, num_frames):
     assert_uniform(uniform_indices(frame_count, num_frames), frame_count, num_frames)
 
@@ -81,7 +93,7 @@ def test_sampled_frames_are_the_right_frames_in_rgb(fixtures_dir):
     assert sample.frame_count == len(reference) == 275  # PROVENANCE.md
     assert sample.fps == pytest.approx(29.97, abs=0.01)
     assert_uniform(sample.indices, 275, 6)
-    for index, frame in zip(sample.indices, sample.frames):
+    for index, frame in zip(sample.indices, sample.frames, strict=True):
         assert frame.dtype == np.uint8 and frame.shape == (360, 640, 3)
         np.testing.assert_array_equal(frame, reference[index])
 
@@ -106,7 +118,9 @@ def test_rotation_metadata_is_applied(tmp_path):
     assert sample.frames[0].shape == (64, 48, 3)
     # A counter-clockwise quarter turn, as np.rot90; H.264 is lossy, so compare loosely.
     error = np.abs(sample.frames[1].astype(int) - np.rot90(original[1]).astype(int)).mean()
-    unrotated_error = np.abs(sample.frames[1].astype(int) - np.rot90(original[1], -1).astype(int)).mean()
+    unrotated_error = np.abs(
+        sample.frames[1].astype(int) - np.rot90(original[1], -1).astype(int)
+    ).mean()
     assert error < 20 < unrotated_error
 
 
@@ -207,9 +221,11 @@ def test_on_frame_gets_each_sampled_frame_as_it_is_decoded(tmp_path):
     path = tmp_path / "clip.mp4"
     write_clip(path, 30)
     passed = []
-    sample = sample_frames(path, num_frames=4, on_frame=lambda index, frame: passed.append((index, frame)))
+    sample = sample_frames(
+        path, num_frames=4, on_frame=lambda index, frame: passed.append((index, frame))
+    )
     assert [index for index, _ in passed] == sample.indices == [0, 10, 19, 29]
-    assert all(frame is kept for (_, frame), kept in zip(passed, sample.frames))
+    assert all(frame is kept for (_, frame), kept in zip(passed, sample.frames, strict=True))
 
 
 def test_on_frame_sees_a_resampled_video_again_and_can_stop_decoding(tmp_path):
@@ -217,7 +233,7 @@ def test_on_frame_sees_a_resampled_video_again_and_can_stop_decoding(tmp_path):
     write_clip(path, 60, rate=1, pts_ms=[10 * i for i in range(60)])  # claims fewer than 60 frames
     passed = []
     sample = sample_frames(path, num_frames=10, on_frame=lambda index, frame: passed.append(index))
-    assert passed[-len(sample.indices):] == sample.indices  # the second pass, after resampling
+    assert passed[-len(sample.indices) :] == sample.indices  # the second pass, after resampling
 
     def stop(index, frame):
         raise KeyboardInterrupt
