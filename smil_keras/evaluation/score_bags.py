@@ -3,8 +3,6 @@
 import numpy as np
 from tqdm.auto import tqdm
 
-from smil_keras.bags import read_bags
-from smil_keras.data import make_bag_dataset
 from smil_keras.evaluation.video_scores import VideoScores
 from smil_keras.models import explain_model, frame_model
 
@@ -40,6 +38,11 @@ def score_bags(model, files, batch_size=8, instances=None, margin=None, progress
     >>> scores.metrics()["accuracy"]  # doctest: +SKIP
     0.91
     """
+    # Imported here, not at module level: the bag readers and tf.data need TensorFlow, and
+    # `smil_keras.evaluation` (VideoPredictor, `smil predict`) must import without it on JAX.
+    from smil_keras.bags import read_bags
+    from smil_keras.data import make_bag_dataset
+
     model.view.check(margin=margin)
     explainer = explain_model(model)
     scorer = frame_model(model)

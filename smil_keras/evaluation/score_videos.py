@@ -7,8 +7,6 @@ import os
 
 import tqdm
 
-from smil_keras.bags import FolderLock, find_videos
-from smil_keras.bags.find_videos import VIDEO_EXTENSIONS
 from smil_keras.evaluation.exported_detector import ExportedDetector, load_scoring_model
 from smil_keras.evaluation.video_predictor import VideoPredictor
 
@@ -97,6 +95,11 @@ def score_videos(
         raise ValueError(f"workers must be 1 with engine='local', >= 1 with 'ray'; got {workers}")
     if address is not None and engine != "ray":
         raise ValueError("address is for engine='ray'")
+    # Imported here: `smil_keras.bags` needs TensorFlow, and `smil_keras.evaluation` must import
+    # without it (`smil predict` on JAX).
+    from smil_keras.bags import FolderLock, find_videos
+    from smil_keras.bags.find_videos import VIDEO_EXTENSIONS
+
     videos = [path for path, _ in find_videos(inputs)]
     if not videos:
         raise FileNotFoundError(

@@ -157,8 +157,12 @@ def test_evaluate_cli_metrics_match_sklearn_and_an_independent_forward_pass(run,
     with (out / "videos_tiny.csv").open() as file:
         rows = list(csv.DictReader(file))
     assert [row["video_id"] for row in rows] == ids
+    # 5e-4, not float32 rounding: the pipeline decodes each face's window of the stored JPEG
+    # (`decode_and_crop_jpeg`), whose last row and column can differ from OpenCV's full decode
+    # by a few grey levels; the tiny model trained with recomputed batch statistics turns that
+    # into up to ~1.4e-4 here (open item in the seventh session's note).
     np.testing.assert_allclose(
-        [float(r["fake_probability"]) for r in rows], probabilities, atol=1e-5
+        [float(r["fake_probability"]) for r in rows], probabilities, atol=5e-4
     )
     with (out / "metrics.csv").open() as file:
         (metrics,) = list(csv.DictReader(file))
@@ -167,12 +171,12 @@ def test_evaluate_cli_metrics_match_sklearn_and_an_independent_forward_pass(run,
         balanced_accuracy_score(labels, probabilities >= 0.5)
     )
     assert float(metrics["auc"]) == pytest.approx(roc_auc_score(labels, probabilities), abs=1e-9)
-    # Per-face scores: the library's (what the CLI ranked) equal the independent ones to float32
-    # rounding; the AUC is sklearn's on the library's scores (the tiny model gives near-equal
+    # Per-face scores: the library's (what the CLI ranked) equal the independent ones to the
+    # decoding difference above; the AUC is sklearn's on the library's scores (the tiny model gives near-equal
     # scores to many faces, so rounding alone could reorder a pair of independent scores).
     library = score_bags(model, data.shards, progress=False)
     library_scores = np.concatenate(library.frame_scores)
-    np.testing.assert_allclose(library_scores, frame_scores, atol=1e-5)
+    np.testing.assert_allclose(library_scores, frame_scores, atol=5e-4)  # see the videos above
     np.testing.assert_array_equal(np.concatenate(library.face_labels), face_labels)
     assert float(metrics["frame_auc"]) == pytest.approx(
         roc_auc_score(face_labels, library_scores), abs=1e-6
