@@ -45,6 +45,9 @@ instances at p_j ~ 0.5, where Eq. 18's gradient vanishes); given enough epochs n
 instance scores as good as S-MIL's. Attention MIL and max pooling do as well as S-MIL or
 better here, and the unweighted S-MIL trails the weighted one on bag AUC.
 
+Learning curves (AUC after every epoch) of the detector's seven heads on ordered sequence bags,
+contiguous or scattered witnesses: `benchmarks/mil_sequences.py`.
+
 Usage:
     python benchmarks/mil_digits.py              # 5 seeds, 15 epochs, all witness rates
     python benchmarks/mil_digits.py --quick      # smoke run, a few seconds
@@ -155,14 +158,18 @@ def run_once(models, seed, witness_rate, epochs, num_bags, images, digits):
     split = train_test_split(images, digits, test_size=0.5, stratify=digits, random_state=seed)
     train_images, test_images, train_digits, test_digits = split
     x, mask, y, _ = make_bags(train_images, train_digits, num_bags, witness_rate, rng)
-    x_test, mask_test, y_test, labels_test = make_bags(test_images, test_digits, num_bags, witness_rate, rng)
+    x_test, mask_test, y_test, labels_test = make_bags(
+        test_images, test_digits, num_bags, witness_rate, rng
+    )
 
     trainer, scorer = models.trainer, models.scorer
     trainer.set_weights(build_models(models.names, x.shape[-1])[0].get_weights())
-    for variable, value in zip(trainer.optimizer.variables, models.optimizer_state):
+    for variable, value in zip(trainer.optimizer.variables, models.optimizer_state, strict=True):
         variable.assign(value)
     targets = {key: y[:, None].astype("float32") for key in trainer.output_names}
-    trainer.fit({"instances": x, "mask": mask}, targets, batch_size=BATCH_SIZE, epochs=epochs, verbose=0)
+    trainer.fit(
+        {"instances": x, "mask": mask}, targets, batch_size=BATCH_SIZE, epochs=epochs, verbose=0
+    )
 
     test_inputs = {"instances": x_test, "mask": mask_test}
     bag_scores = keras.tree.map_structure(keras.ops.convert_to_numpy, trainer(test_inputs))
@@ -178,7 +185,11 @@ def run_once(models, seed, witness_rate, epochs, num_bags, images, digits):
 
 def format_table(results, witness_rates, names):
     """Markdown table: a row per pooling, bag / instance AUC (mean +- std) per witness rate."""
-    header = "| pooling | " + " | ".join(f"bag AUC ({w}) | inst. AUC ({w})" for w in witness_rates) + " |"
+    header = (
+        "| pooling | "
+        + " | ".join(f"bag AUC ({w}) | inst. AUC ({w})" for w in witness_rates)
+        + " |"
+    )
     lines = [header, "|" + "---|" * (1 + 2 * len(witness_rates))]
     for name in names:
         cells = []
@@ -199,9 +210,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=5, help="number of seeds (default 5)")
     parser.add_argument("--epochs", type=int, default=15, help="training epochs (default 15)")
-    parser.add_argument("--bags", type=int, default=200, help="training bags, and as many test bags")
+    parser.add_argument(
+        "--bags", type=int, default=200, help="training bags, and as many test bags"
+    )
     parser.add_argument("--rates", default=",".join(map(str, WITNESS_RATES)), help='e.g. "one,0.1"')
-    parser.add_argument("--quick", action="store_true", help="smoke run: 1 seed, 1 epoch, 40 bags, rate 0.5")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 1 seed, 1 epoch, 40 bags, rate 0.5"
+    )
     args = parser.parse_args(argv)
     witness_rates = tuple(rate if rate == "one" else float(rate) for rate in args.rates.split(","))
     seeds, epochs, num_bags = args.seeds, args.epochs, args.bags
@@ -216,11 +231,13 @@ def main(argv=None):
     start = time.time()
     for rate in witness_rates:
         for seed in range(seeds):
-            for name, aucs in run_once(models, seed, rate, epochs, num_bags, images, digits.target).items():
+            for name, aucs in run_once(
+                models, seed, rate, epochs, num_bags, images, digits.target
+            ).items():
                 results[rate][name].append(aucs)
     print(
-        f"MIL digits (target {TARGET_DIGIT}, bags of {MIN_BAG}-{MAX_BAG}, {num_bags} train / {num_bags} test "
-        f"bags, {epochs} epochs, {seeds} seeds, {time.time() - start:.0f} s)\n"
+        f"MIL digits (target {TARGET_DIGIT}, bags of {MIN_BAG}-{MAX_BAG}, {num_bags} train / "
+        f"{num_bags} test bags, {epochs} epochs, {seeds} seeds, {time.time() - start:.0f} s)\n"
     )
     print(format_table(results, witness_rates, names))
     return results

@@ -25,6 +25,9 @@ logger = logging.getLogger(__name__)
 
 METHOD = "self-blend"
 
+# Source files taken as photos (animated into clips); any other file is taken as a video.
+PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
 
 def attack_frames(frames, boxes, fake, seed):
     """Forge the chosen faces of the chosen frames by self-blending (`self_blend`).
@@ -43,7 +46,8 @@ def attack_frames(frames, boxes, fake, seed):
 
     Example:
 
-    >>> out = attack_frames(frames, [[box]] * len(frames), [[t % 2 == 0] for t in range(len(frames))], 0)
+    >>> fake = [[t % 2 == 0] for t in range(len(frames))]  # every other frame
+    >>> out = attack_frames(frames, [[box]] * len(frames), fake, seed=0)
     """
     out = []
     for frame, frame_boxes, frame_fake in zip(frames, boxes, fake, strict=True):
@@ -76,7 +80,9 @@ def choose_fake_faces(boxes, rng, other_people=0.3):
         return fake
     count = int(rng.integers(1, max(len(with_faces) - 1, 1) + 1))
     attacked = rng.choice(with_faces, size=count, replace=False)
-    present_people = sorted({j for t in with_faces for j, b in enumerate(boxes[t]) if b is not None})
+    present_people = sorted(
+        {j for t in with_faces for j, b in enumerate(boxes[t]) if b is not None}
+    )
     target = int(rng.choice(present_people))
     for t in attacked:
         present = [j for j, b in enumerate(boxes[t]) if b is not None]
@@ -95,7 +101,9 @@ def write_video(path, frames, fps=10):
     >>> write_video("clip.mp4", [np.zeros((64, 64, 3), np.uint8)] * 10, fps=10)
     """
     height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (width, height))
+    writer = cv2.VideoWriter(
+        str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (width, height)
+    )
     if not writer.isOpened():
         raise OSError(f"{path}: OpenCV cannot write an mp4v video here")
     try:
@@ -105,10 +113,23 @@ def write_video(path, frames, fps=10):
         writer.release()
 
 
-def make_partial_attack_dataset(out_dir, source=None, num_videos=16, num_frames=16,
-                                fake_fraction=0.5, seed=0, *, size=256, two_face_fraction=0.25,
-                                fps=10, extract=True, detector=None, crop_size=128, margin=1.3,
-                                videos_per_shard=64):
+def make_partial_attack_dataset(
+    out_dir,
+    source=None,
+    num_videos=16,
+    num_frames=16,
+    fake_fraction=0.5,
+    seed=0,
+    *,
+    size=256,
+    two_face_fraction=0.25,
+    fps=10,
+    extract=True,
+    detector=None,
+    crop_size=128,
+    margin=1.3,
+    videos_per_shard=64,
+):
     """Write a small dataset of real and partially attacked videos with per-face labels.
 
     Fake videos have their face(s) forged by self-blending (`self_blend`) in a random subset of
@@ -117,7 +138,9 @@ def make_partial_attack_dataset(out_dir, source=None, num_videos=16, num_frames=
     real photo: camera shake, zoom, lighting drift, JPEG compression), a quarter of them showing
     two people side by side; with a folder or list of videos, `num_frames` frames of each
     (cycled to make `num_videos` clips, downscaled to at most `size` pixels) are used, their
-    faces found by `detector`.
+    faces found by `detector`. Photos among the sources (`PHOTO_EXTENSIONS`) are animated like
+    the embedded one, each clip anew, around the largest face `detector` finds in them (other
+    people in the photo are never forged; their faces get label -1, unknown, in the bags).
 
     Writes to `out_dir`:
 
@@ -131,8 +154,9 @@ def make_partial_attack_dataset(out_dir, source=None, num_videos=16, num_frames=
 
     Args:
         out_dir: output folder (created).
-        source: `None` for the embedded photo, or real videos: a folder, a video file, a text
-            file listing videos, or a list of those (as `smil extract` takes them).
+        source: `None` for the embedded photo, or real videos and photos: a folder (its videos
+            and photos), a video or photo file, a text file listing videos, or a list of those
+            (as `smil extract` takes them). Sources are used in turn, clip after clip.
         num_videos: number of clips.
         num_frames: frames per clip.
         fake_fraction: fraction of the clips that are (partially) attacked.
@@ -173,19 +197,24 @@ def make_partial_attack_dataset(out_dir, source=None, num_videos=16, num_frames=
             origin = sources[i % len(sources)]
             if origin not in decoded:  # sources are cycled: decode and detect each one once
                 try:
-                    decoded[origin] = _clip_from_video(origin, num_frames, size, detector)
-                except ValueError as error:  # VideoReadError: its clips are lost, no others
-                    logger.error("%s: skipped (%s)", origin, error)
+                    decoded[origin] = _read_source(origin, num_frames, size, detector)
+                except ValueError as error:  # unreadable, or a photo without a face: its clips
+                    logger.error("%s: skipped (%s)", origin, error)  # are lost, no others
                     decoded[origin] = None
             if decoded[origin] is None:
                 continue
-            frames, boxes = decoded[origin]
+            if _is_photo(origin):
+                photo, box = decoded[origin]
+                frames, boxes = animate_photo(photo, box, num_frames, size, rng)
+                boxes = [[b] for b in boxes]
+            else:
+                frames, boxes = decoded[origin]
         else:
             origin = "skimage.data.astronaut"
             frames, boxes = _clip_from_photo(num_frames, size, two_face_fraction, rng)
         fake = choose_fake_faces(boxes, rng) if is_fake[i] else [[False] * len(b) for b in boxes]
         frames = attack_frames(frames, boxes, fake, seed=int(rng.integers(2**31)))
-        if not sources:
+        if not sources or _is_photo(origin):  # stills: compressed as a camera would
             quality = int(rng.integers(60, 96))
             frames = [jpeg_compress(frame, quality) for frame in frames]
         name = f"clip{i:03d}"
@@ -193,38 +222,99 @@ def make_partial_attack_dataset(out_dir, source=None, num_videos=16, num_frames=
         write_video(path, frames, fps)
         fake_frames = sum(any(f) for f in fake)
         label = int(fake_frames > 0)  # a clip meant to be fake but without any face stays real
-        entries.append(VideoEntry(str(path), label, METHOD if label else "", "",
-                                  origin if label and sources else None, "synthetic", name))
-        video_rows.append([f"videos/{name}.mp4", label, METHOD if label else "", fake_frames, origin])
+        entries.append(
+            VideoEntry(
+                str(path),
+                label,
+                METHOD if label else "",
+                "",
+                origin if label and sources else None,
+                "synthetic",
+                name,
+            )
+        )
+        video_rows.append(
+            [f"videos/{name}.mp4", label, METHOD if label else "", fake_frames, origin]
+        )
         known[name] = {}
-        for t, (frame_boxes, frame_fake) in enumerate(zip(boxes, fake)):
+        for t, (frame_boxes, frame_fake) in enumerate(zip(boxes, fake, strict=True)):
             frame_rows.append([f"videos/{name}.mp4", t, int(any(frame_fake))])
-            for person, (box, forged) in enumerate(zip(frame_boxes, frame_fake)):
+            for person, (box, forged) in enumerate(zip(frame_boxes, frame_fake, strict=True)):
                 if box is not None:
                     face_rows.append([f"videos/{name}.mp4", t, person, *box, int(forged)])
                     known[name].setdefault(t, []).append((box, int(forged)))
 
-    write_csv(out_dir / "videos.csv", ["video", "label", "method", "fake_frames", "source"], video_rows)
+    write_csv(
+        out_dir / "videos.csv", ["video", "label", "method", "fake_frames", "source"], video_rows
+    )
     write_csv(out_dir / "frames.csv", ["video", "frame", "label"], frame_rows)
-    write_csv(out_dir / "faces.csv", ["video", "frame", "person", "x", "y", "w", "h", "label"], face_rows)
+    write_csv(
+        out_dir / "faces.csv", ["video", "frame", "person", "x", "y", "w", "h", "label"], face_rows
+    )
     shards = []
     if extract:
-        shards = _extract_bags(out_dir, entries, known, num_frames, detector or MTCNNDetector(),
-                               crop_size, margin, videos_per_shard)
-    logger.info("%s: %d videos (%d fake), %d face boxes, %d shard(s)", out_dir, len(entries),
-                sum(entry.label for entry in entries), len(face_rows), len(shards))
+        shards = _extract_bags(
+            out_dir,
+            entries,
+            known,
+            num_frames,
+            detector or MTCNNDetector(),
+            crop_size,
+            margin,
+            videos_per_shard,
+        )
+    logger.info(
+        "%s: %d videos (%d fake), %d face boxes, %d shard(s)",
+        out_dir,
+        len(entries),
+        sum(entry.label for entry in entries),
+        len(face_rows),
+        len(shards),
+    )
     return PartialAttackDataset(str(out_dir), entries, shards)
 
 
 def _list_sources(source):
+    """Absolute paths of the source videos and photos, in input order (folders sorted)."""
     if source is None:
         return []
     from smil_keras.bags import find_videos
 
-    paths = [path for path, _ in find_videos(source)]
+    items = [source] if isinstance(source, (str, pathlib.Path)) else list(source)
+    paths = []
+    for item in items:
+        item = pathlib.Path(item)
+        if _is_photo(item):
+            if not item.is_file():
+                raise FileNotFoundError(f"{item}: photo not found")
+            paths.append(str(item.resolve()))
+            continue
+        paths.extend(path for path, _ in find_videos(item))
+        if item.is_dir():
+            photos = sorted(p for p in item.rglob("*") if p.is_file() and _is_photo(p))
+            paths.extend(str(p.resolve()) for p in photos)
     if not paths:
-        raise FileNotFoundError(f"{source}: no video files found")
-    return paths
+        raise FileNotFoundError(f"{source}: no video or photo files found")
+    return list(dict.fromkeys(paths))
+
+
+def _is_photo(path):
+    return pathlib.Path(path).suffix.lower() in PHOTO_EXTENSIONS
+
+
+def _read_source(path, num_frames, size, detector):
+    """A video's `(frames, boxes)`, or a photo's `(image, largest face box)`."""
+    if not _is_photo(path):
+        return _clip_from_video(path, num_frames, size, detector)
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError("not a readable image")
+    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    (faces,) = detector.detect([image])
+    if not faces:
+        raise ValueError("no face found in the photo")
+    face = max(faces, key=lambda f: f.box[2] * f.box[3])
+    return image, tuple(int(v) for v in face.box)
 
 
 def _clip_from_photo(num_frames, size, two_face_fraction, rng):
@@ -236,8 +326,8 @@ def _clip_from_photo(num_frames, size, two_face_fraction, rng):
     x, y, w, h = ASTRONAUT_FACE_BOX
     mirrored_box = (photo.shape[1] - x - w, y, w, h)
     right, right_boxes = animate_photo(photo[:, ::-1].copy(), mirrored_box, num_frames, size, rng)
-    frames = [np.concatenate([a, b], axis=1) for a, b in zip(frames, right)]
-    boxes = [[a, (b[0] + size, b[1], b[2], b[3])] for a, b in zip(boxes, right_boxes)]
+    frames = [np.concatenate([a, b], axis=1) for a, b in zip(frames, right, strict=True)]
+    boxes = [[a, (b[0] + size, b[1], b[2], b[3])] for a, b in zip(boxes, right_boxes, strict=True)]
     return frames, boxes
 
 
@@ -258,17 +348,33 @@ def _clip_from_video(path, num_frames, size, detector):
     return frames, boxes
 
 
-def _extract_bags(out_dir, entries, known, num_frames, detector, crop_size, margin, videos_per_shard):
+def _extract_bags(
+    out_dir, entries, known, num_frames, detector, crop_size, margin, videos_per_shard
+):
     from smil_keras.bags import BagShardWriter
     from smil_keras.datasets.labelled_bags import label_by_overlap, labelled_bag
 
-    with BagShardWriter(out_dir / "bags", prefix="bags", videos_per_shard=videos_per_shard) as writer:
+    with BagShardWriter(
+        out_dir / "bags", prefix="bags", videos_per_shard=videos_per_shard
+    ) as writer:
         for entry in tqdm(entries, desc="extracting faces", unit="video"):
             sample = sample_frames(entry.path, num_frames)
-            face_label = label_by_overlap(known[entry.video_id]) if entry.label else (lambda t, box: 0)
-            record = labelled_bag(entry.video_id, entry.path, sample.frames, sample.indices, detector,
-                                  face_label, label=entry.label, method=entry.method,
-                                  dataset="synthetic", size=crop_size, margin=margin)
+            face_label = (
+                label_by_overlap(known[entry.video_id]) if entry.label else (lambda t, box: 0)
+            )
+            record = labelled_bag(
+                entry.video_id,
+                entry.path,
+                sample.frames,
+                sample.indices,
+                detector,
+                face_label,
+                label=entry.label,
+                method=entry.method,
+                dataset="synthetic",
+                size=crop_size,
+                margin=margin,
+            )
             if record is None:
                 logger.warning("%s: no face found; left out of the bags", entry.path)
                 continue

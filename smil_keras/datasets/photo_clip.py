@@ -42,16 +42,21 @@ def animate_photo(image, box, num_frames=20, size=256, rng=None):
     offset = rng.uniform(-0.08, 0.08, size=2) * size
     shake = np.cumsum(rng.normal(0, 0.012 * size, size=(num_frames, 2)), axis=0)
     angles = np.cumsum(rng.normal(0, 0.6, size=num_frames))
-    gains = 1 + rng.uniform(-0.12, 0.12) * np.sin(np.linspace(0, rng.uniform(1, 3) * np.pi, num_frames))
+    gains = 1 + rng.uniform(-0.12, 0.12) * np.sin(
+        np.linspace(0, rng.uniform(1, 3) * np.pi, num_frames)
+    )
     offsets = np.linspace(0, rng.uniform(-15, 15), num_frames)
     corners = np.array([[x, y], [x + w, y], [x, y + h], [x + w, y + h]])
 
     frames, boxes = [], []
     for t in range(num_frames):
-        matrix = cv2.getRotationMatrix2D(tuple(face_centre), float(angles[t]), start_scale * zoom[t])
+        matrix = cv2.getRotationMatrix2D(
+            tuple(face_centre), float(angles[t]), start_scale * zoom[t]
+        )
         matrix[:, 2] += np.array([0.5, 0.42]) * size + offset + shake[t] - face_centre
-        frame = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REPLICATE)
+        frame = cv2.warpAffine(
+            image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
         frame = np.clip(frame.astype(np.float32) * gains[t] + offsets[t], 0, 255).astype(np.uint8)
         moved = corners @ matrix[:, :2].T + matrix[:, 2]
         left, top = np.floor(moved.min(axis=0)).astype(int)
@@ -69,7 +74,9 @@ def jpeg_compress(frame, quality):
     >>> jpeg_compress(np.zeros((64, 64, 3), np.uint8), 75).shape
     (64, 64, 3)
     """
-    ok, data = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    ok, data = cv2.imencode(
+        ".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+    )
     if not ok:
         raise ValueError("JPEG encoding failed")
     return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)

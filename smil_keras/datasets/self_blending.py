@@ -88,8 +88,12 @@ def _jitter_geometry(patch, centre, face_width, rng):
     scale_x, scale_y = rng.uniform(0.95, 1.05, size=2)
     shift_x, shift_y = rng.uniform(-0.03, 0.03, size=2) * face_width
     cx, cy = centre
-    matrix = np.float32([[scale_x, 0, (1 - scale_x) * cx + shift_x], [0, scale_y, (1 - scale_y) * cy + shift_y]])
-    return cv2.warpAffine(patch, matrix, (patch.shape[1], patch.shape[0]), borderMode=cv2.BORDER_REFLECT)
+    matrix = np.float32(
+        [[scale_x, 0, (1 - scale_x) * cx + shift_x], [0, scale_y, (1 - scale_y) * cy + shift_y]]
+    )
+    return cv2.warpAffine(
+        patch, matrix, (patch.shape[1], patch.shape[0]), borderMode=cv2.BORDER_REFLECT
+    )
 
 
 def _face_mask(shape, centre, size, rng):

@@ -19,18 +19,23 @@ class FaceEncoder(keras.layers.Layer):
 
     Call arguments:
         inputs: float tensor ``(batch, M, S, S, 3)``, pixels in [0, 255].
+        mask: optional bool tensor ``(batch, M)``, True for real faces.
         training: forwarded to the backbone.
 
     Returns:
         Float tensor ``(batch, M, D)``.
 
-    Masking: none here. Padded faces are embedded like the others (they cost compute
-    but no accuracy: every pooling ignores them through its mask). With a backbone that has
-    batch normalisation, in training mode padded faces do enter the batch statistics.
+    Masking: with ``mask``, each padded face is replaced by the first real face of its bag
+    before the backbone sees it, so a backbone with batch normalization computes its training
+    statistics over real faces only (zero padding would shift them by an amount that changes
+    from batch to batch, and the moving statistics used in evaluation with them). The
+    embeddings of padded faces are returned but mean nothing: every pooling ignores them
+    through its mask.
 
     Example:
     >>> encoder = FaceEncoder(build_backbone("tiny", image_size=32))
-    >>> keras.ops.shape(encoder(np.zeros((2, 5, 32, 32, 3), "float32")))
+    >>> faces = np.zeros((2, 5, 32, 32, 3), "float32")
+    >>> keras.ops.shape(encoder(faces, mask=np.array([[True] * 5, [True] * 3 + [False] * 2])))
     (2, 5, 64)
     """
 
@@ -38,17 +43,22 @@ class FaceEncoder(keras.layers.Layer):
         super().__init__(**kwargs)
         self.backbone = backbone
 
-    def build(self, inputs_shape):
+    def build(self, inputs_shape, mask_shape=None):
         self.backbone.build(tuple(inputs_shape[:1]) + tuple(inputs_shape[2:]))
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, mask=None, training=None):
+        if mask is not None:
+            inputs = _fill_padding(inputs, mask)
         shape = ops.shape(inputs)
         faces = ops.reshape(inputs, (-1, *inputs.shape[2:]))
         embeddings = self.backbone(faces, training=training)
         return ops.reshape(embeddings, (shape[0], shape[1], embeddings.shape[-1]))
 
-    def compute_output_shape(self, inputs_shape):
+    def compute_output_shape(self, inputs_shape, mask_shape=None):
         return (inputs_shape[0], inputs_shape[1], self.backbone.output_shape[-1])
+
+    def compute_mask(self, inputs, mask=None):
+        return None
 
     def get_config(self):
         config = super().get_config()
@@ -60,3 +70,12 @@ class FaceEncoder(keras.layers.Layer):
         config = dict(config)
         config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
         return cls(**config)
+
+
+def _fill_padding(faces, mask):
+    """``faces`` ``(B, M, S, S, 3)`` with every slot where ``mask`` is False holding the first
+    real face of its bag (the first slot when a bag has none)."""
+    mask = ops.cast(mask, "bool")
+    first = ops.argmax(ops.cast(mask, "int32"), axis=1)  # first True (0 if none)
+    first_face = ops.take_along_axis(faces, ops.reshape(first, (-1, 1, 1, 1, 1)), axis=1)
+    return ops.where(ops.reshape(mask, (*ops.shape(mask), 1, 1, 1)), faces, first_face)

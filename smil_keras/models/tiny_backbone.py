@@ -17,7 +17,11 @@ class TinyBackbone(keras.Model):
         filters: sequence of ints, filters of each block (3x3 stride-2 convolution, batch
             normalization, ReLU). The embedding size is ``filters[-1]``. Batch normalization
             keeps the embeddings of different faces apart from the first steps on; without it
-            this small network collapsed to one output for every face in the demo.
+            (and with group or layer normalization instead) this small network did not learn
+            the demo's data at all. Its evaluation mode needs statistics that match the
+            weights: `smil_keras.training.train` recomputes them after every epoch
+            (`RecomputeBatchStatistics`; give it to your own `fit` too), else a few hundred
+            steps can leave evaluation calling every video fake.
         **kwargs: passed to `keras.Model` (e.g. ``name``).
 
     Call arguments:
@@ -39,7 +43,8 @@ class TinyBackbone(keras.Model):
             x = keras.layers.Conv2D(
                 num_filters, 3, strides=2, padding="same", use_bias=False, name=f"conv{index + 1}"
             )(x)
-            # Momentum 0.9: short CPU runs (a few hundred steps) need settled moving statistics.
+            # Momentum 0.9: moving statistics that follow the weights closely between the
+            # recomputations (`RecomputeBatchStatistics`).
             x = keras.layers.BatchNormalization(momentum=0.9, name=f"bn{index + 1}")(x)
             x = keras.layers.ReLU(name=f"relu{index + 1}")(x)
         embeddings = keras.layers.GlobalAveragePooling2D(name="pool")(x)

@@ -30,10 +30,26 @@ def table_rows(text):
 
 
 def test_train_speed_prints_detector_and_bare_backbone_rates(capsys):
-    load_script("train_speed").main([
-        "--backbone", "tiny", "--image-size", "32", "--bags", "2", "--faces-per-bag", "3",
-        "--filters", "8", "--warmup", "1", "--steps", "1", "--repeats", "2",
-    ])
+    load_script("train_speed").main(
+        [
+            "--backbone",
+            "tiny",
+            "--image-size",
+            "32",
+            "--bags",
+            "2",
+            "--faces-per-bag",
+            "3",
+            "--filters",
+            "8",
+            "--warmup",
+            "1",
+            "--steps",
+            "1",
+            "--repeats",
+            "2",
+        ]
+    )
     rows = table_rows(capsys.readouterr().out)
     assert [row[0].split()[0] for row in rows] == ["bare", "S-MIL-T"]
     rates = [float(row[2]) for row in rows]
@@ -49,8 +65,18 @@ def test_predict_speed_times_every_stage_of_a_real_video(
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     video = fixtures_dir / "videos" / "dfdc" / "real" / "lynaeydofd.mp4"
     load_script("predict_speed").main(
-        ["--video", str(video), "--backbones", "tiny", "--frames", "3", "--image-size", "64",
-         "--repeats", "1"]
+        [
+            "--video",
+            str(video),
+            "--backbones",
+            "tiny",
+            "--frames",
+            "3",
+            "--image-size",
+            "64",
+            "--repeats",
+            "1",
+        ]
     )
     (row,) = table_rows(capsys.readouterr().out)
     assert row[0] == "tiny" and int(row[1]) >= 1  # faces found
@@ -65,8 +91,23 @@ def test_predict_speed_times_every_stage_of_a_real_video(
 def test_memory_use_measures_training_in_fresh_processes(capsys, monkeypatch, tmp_path):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     load_script("memory_use").main(
-        ["--jobs", "train", "--bags", "3", "--scales", "1", "2", "--faces", "2",
-         "--crop-size", "32", "--image-size", "32", "--batch-size", "2"]
+        [
+            "--jobs",
+            "train",
+            "--bags",
+            "3",
+            "--scales",
+            "1",
+            "2",
+            "--faces",
+            "2",
+            "--crop-size",
+            "32",
+            "--image-size",
+            "32",
+            "--batch-size",
+            "2",
+        ]
     )
     rows = table_rows(capsys.readouterr().out)
     assert [row[1] for row in rows] == ["3 bags x 2 faces", "6 bags x 2 faces"]
@@ -86,17 +127,32 @@ def check_pipeline_rows(rows, threads, configurations):
 
 
 def test_pipeline_speed_compares_every_configuration_with_raw_decoding(capsys):
-    load_script("pipeline_speed").main(["--bags", "4", "--seconds", "0.05", "--rounds", "2",
-                                        "--warmup", "0.05", "--no-isolate"])
+    load_script("pipeline_speed").main(
+        ["--bags", "4", "--seconds", "0.05", "--rounds", "2", "--warmup", "0.05", "--no-isolate"]
+    )
     out = capsys.readouterr().out
     assert "one process" in out
     check_pipeline_rows(table_rows(out), [1, 2], 5)  # 5 configurations, 1 and 2 parallel calls
 
 
 def test_pipeline_speed_measures_each_configuration_in_a_fresh_process(capsys):
-    load_script("pipeline_speed").main(["--bags", "4", "--seconds", "0.05", "--rounds", "2",
-                                        "--warmup", "0.05", "--threads", "2",
-                                        "--configs", "defaults", "cache"])
+    load_script("pipeline_speed").main(
+        [
+            "--bags",
+            "4",
+            "--seconds",
+            "0.05",
+            "--rounds",
+            "2",
+            "--warmup",
+            "0.05",
+            "--threads",
+            "2",
+            "--configs",
+            "defaults",
+            "cache",
+        ]
+    )
     out = capsys.readouterr().out
     assert "each configuration in a fresh process" in out
     rows = table_rows(out)
@@ -108,8 +164,13 @@ def run_gpu_checks(out, job, env, **arguments):
     """`benchmarks/gpu_checks.sh OUT JOB` as the lent GPU machine runs it (Keras on JAX, no
     TensorFlow: importing it fails, `env`), rehearsed on the CPU with the scripts' `arguments`."""
     env = {**env, **arguments}
-    result = subprocess.run(["bash", str(BENCHMARKS / "gpu_checks.sh"), str(out), job], env=env,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        ["bash", str(BENCHMARKS / "gpu_checks.sh"), str(out), job],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "ModuleNotFoundError" not in result.stderr and "ImportError" not in result.stderr
 
@@ -118,9 +179,15 @@ def run_gpu_checks(out, job, env, **arguments):
 def test_gpu_checks_script_runs_the_training_step_on_jax_in_both_precisions(
     tmp_path, jax_without_tensorflow_env
 ):
-    run_gpu_checks(tmp_path / "out", "train", jax_without_tensorflow_env, TRAIN_ARGS=(
-        "--backbone tiny --image-size 32 --bags 2 --faces-per-bag 3 --filters 8 --warmup 1 "
-        "--steps 1 --repeats 1"))
+    run_gpu_checks(
+        tmp_path / "out",
+        "train",
+        jax_without_tensorflow_env,
+        TRAIN_ARGS=(
+            "--backbone tiny --image-size 32 --bags 2 --faces-per-bag 3 --filters 8 --warmup 1 "
+            "--steps 1 --repeats 1"
+        ),
+    )
     for precision in ("mixed_bfloat16", "float32"):
         text = (tmp_path / "out" / f"train_{precision}.md").read_text()
         assert "backend jax" in text and f"precision {precision}" in text
@@ -133,10 +200,14 @@ def test_gpu_checks_script_runs_the_training_step_on_jax_in_both_precisions(
 def test_gpu_checks_script_scores_and_extracts_videos_on_jax(
     fixtures_dir, tmp_path, jax_without_tensorflow_env
 ):
-    run_gpu_checks(tmp_path / "out", "video", jax_without_tensorflow_env,
-                   SMIL_FIXTURES=str(fixtures_dir),
-                   PREDICT_ARGS="--backbones tiny --frames 3 --image-size 64 --repeats 1",
-                   EXTRACT_ARGS="--videos 480p --num-frames 3")
+    run_gpu_checks(
+        tmp_path / "out",
+        "video",
+        jax_without_tensorflow_env,
+        SMIL_FIXTURES=str(fixtures_dir),
+        PREDICT_ARGS="--backbones tiny --frames 3 --image-size 64 --repeats 1",
+        EXTRACT_ARGS="--videos 480p --num-frames 3",
+    )
     predict = (tmp_path / "out" / "predict.md").read_text()
     assert "backend jax" in predict and table_rows(predict)[0][0] == "tiny"
     extract = (tmp_path / "out" / "extract.md").read_text()
@@ -157,12 +228,33 @@ def test_train_profile_counts_kernels_on_the_device_streams_only(tmp_path):
         {"ph": "M", "name": "process_name", "pid": 2, "args": {"name": "/device:GPU:0 (pid 2)"}},
         {"ph": "M", "name": "thread_name", "pid": 1, "tid": 9, "args": {"name": "python3"}},
         {"ph": "M", "name": "thread_name", "pid": 2, "tid": 1, "args": {"name": "XLA Modules"}},
-        {"ph": "M", "name": "thread_name", "pid": 2, "tid": 7, "args": {"name": "Stream #7(Compute)"}},
-        {"ph": "M", "name": "thread_name", "pid": 2, "tid": 8, "args": {"name": "Stream #8(MemcpyH2D)"}},
+        {
+            "ph": "M",
+            "name": "thread_name",
+            "pid": 2,
+            "tid": 7,
+            "args": {"name": "Stream #7(Compute)"},
+        },
+        {
+            "ph": "M",
+            "name": "thread_name",
+            "pid": 2,
+            "tid": 8,
+            "args": {"name": "Stream #8(MemcpyH2D)"},
+        },
     ]
-    spans = [(1, 9, 0, 100), (2, 1, 0, 60), (2, 7, 0, 10), (2, 7, 5, 10), (2, 8, 30, 5), (2, 7, 50, 10)]
-    events = meta + [{"ph": "X", "name": f"k{i}", "pid": pid, "tid": tid, "ts": ts, "dur": dur}
-                     for i, (pid, tid, ts, dur) in enumerate(spans)]
+    spans = [
+        (1, 9, 0, 100),
+        (2, 1, 0, 60),
+        (2, 7, 0, 10),
+        (2, 7, 5, 10),
+        (2, 8, 30, 5),
+        (2, 7, 50, 10),
+    ]
+    events = meta + [
+        {"ph": "X", "name": f"k{i}", "pid": pid, "tid": tid, "ts": ts, "dur": dur}
+        for i, (pid, tid, ts, dur) in enumerate(spans)
+    ]
     trace = tmp_path / "perfetto_trace.json.gz"
     with gzip.open(trace, "wt") as file:
         json.dump({"traceEvents": events}, file)

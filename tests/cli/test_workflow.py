@@ -172,11 +172,13 @@ def test_evaluate_cli_metrics_match_sklearn_and_an_independent_forward_pass(run,
     )
     assert float(metrics["auc"]) == pytest.approx(roc_auc_score(labels, probabilities), abs=1e-9)
     # Per-face scores: the library's (what the CLI ranked) equal the independent ones to the
-    # decoding difference above; the AUC is sklearn's on the library's scores (the tiny model gives near-equal
-    # scores to many faces, so rounding alone could reorder a pair of independent scores).
+    # decoding difference above; the AUC is sklearn's on the library's scores (the tiny model
+    # gives near-equal scores to many faces, so rounding alone could reorder a pair of
+    # independent scores).
     library = score_bags(model, data.shards, progress=False)
     library_scores = np.concatenate(library.frame_scores)
-    np.testing.assert_allclose(library_scores, frame_scores, atol=5e-4)  # see the videos above
+    # atol: the decoding difference described above for the videos.
+    np.testing.assert_allclose(library_scores, frame_scores, atol=5e-4)
     np.testing.assert_array_equal(np.concatenate(library.face_labels), face_labels)
     assert float(metrics["frame_auc"]) == pytest.approx(
         roc_auc_score(face_labels, library_scores), abs=1e-6
