@@ -2,7 +2,8 @@
 
 import argparse
 import logging
-import sys
+
+from smil_keras.cli import console
 
 EPILOG = """\
 examples:
@@ -125,13 +126,13 @@ def run(args):
 
         result = train(config)
     except (OSError, ValueError) as error:  # ConfigError, BagFormatError, missing files, ...
-        print(f"smil train: error: {error}", file=sys.stderr)
-        return 2
+        console.print_error("train", error)
+        return console.FATAL
     last = result.history[-1] if result.history else {}
     summary = ", ".join(f"{key} {value:.4f}" for key, value in last.items() if key != "epoch")
     print(f"trained {len(result.history)} epochs in {result.run_dir}: {summary}")
     print(f"best model: {result.best_model_path}")
-    return 0
+    return console.OK
 
 
 def resolve_config(args):

@@ -9,6 +9,7 @@ import shutil
 import keras
 import tensorflow as tf
 
+from smil_keras.errors import ModelFileError
 from smil_keras.faces.face_view import FaceView
 from smil_keras.models import explain_model
 
@@ -72,6 +73,7 @@ def export_saved_model(model, out_dir, overwrite=False):
         FileExistsError: `out_dir` is a file, or a non-empty folder (without `overwrite`, or
             one that is not a SavedModel).
         RuntimeError: the Keras backend is not TensorFlow.
+        TypeError: `model` is not a `SMILDetector`.
 
     Example:
 
@@ -182,7 +184,8 @@ def export_saved_model(model, out_dir, overwrite=False):
 
 
 def read_view(saved_model_dir):
-    """The `FaceView` of a SavedModel written by `export_saved_model` (no TensorFlow needed).
+    """The `FaceView` of a SavedModel written by `export_saved_model`, read from its
+    `assets.extra/view.json` alone (the SavedModel is not loaded).
 
     Args:
         saved_model_dir: the SavedModel folder.
@@ -193,8 +196,10 @@ def read_view(saved_model_dir):
 
     Raises:
         FileNotFoundError: the folder does not exist.
-        ValueError: it is not a SavedModel, or one without a view (exported before
-            SavedModels carried their view).
+        ModelFileError: it is not a SavedModel, its view is not valid, or it has no view
+            (exported before SavedModels carried their view: no defaults are assumed, since
+            the detector may have been trained with another margin; the message says how to
+            re-export it, or which file to write by hand).
 
     Example:
 
@@ -205,17 +210,21 @@ def read_view(saved_model_dir):
     if not folder.is_dir():
         raise FileNotFoundError(f"SavedModel folder not found: {folder}")
     if not (folder / "saved_model.pb").is_file():
-        raise ValueError(f"{folder} is not a SavedModel folder (no saved_model.pb)")
+        raise ModelFileError(folder, "not a SavedModel folder (no saved_model.pb)")
     path = folder / VIEW_FILE
     if not path.is_file():
-        raise ValueError(
-            f"{folder} has no {VIEW_FILE}: a SavedModel exported before SavedModels carried "
-            "their view; export the .keras detector again"
+        example = json.dumps(FaceView().get_config(), sort_keys=True)
+        raise ModelFileError(
+            folder,
+            f"no {VIEW_FILE}: exported before SavedModels carried the view their detector was "
+            "trained with, which clients need to cut faces; export the .keras detector again "
+            f"(smil export --model DETECTOR.keras --out {folder} --overwrite), or write "
+            f"{VIEW_FILE} with the training values yourself, e.g. {example}",
         )
     try:
         return FaceView.from_config(json.loads(path.read_text()))
     except (ValueError, TypeError) as error:
-        raise ValueError(f"{path} is not a valid view: {error}") from error
+        raise ModelFileError(path, f"not a valid view: {error}") from error
 
 
 def _check_out_dir(out_dir, overwrite):

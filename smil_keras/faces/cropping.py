@@ -101,8 +101,9 @@ def stored_crop(size=299, margin=1.3, context=STORED_CONTEXT):
         `(stored_size, stored_margin)` to give `crop_face` (and to record in the bag).
 
     Example:
-    >>> stored_crop(299, 1.3)
-    (331, 1.4391304347826086)
+    >>> stored_size, stored_margin = stored_crop(299, 1.3)
+    >>> stored_size, round(stored_margin, 4)  # 1.3 * 331 / 299
+    (331, 1.4391)
     """
     if context < 1:
         raise ValueError(f"context must be at least 1 (stored crops hold the view), got {context}")

@@ -16,8 +16,9 @@ class FaceView:
     was trained: `make_bag_dataset(..., view=model.view)`, `score_bags`, `smil evaluate`,
     `smil predict` and `smil export` read the view from the model, so there is no argument to
     get wrong. The view is part of `SMILDetector.get_config()` (so of every `.keras` file) and
-    of the exported SavedModel's metadata; detectors saved before it existed get
-    `FaceView(image_size=<their input size>)`, i.e. today's defaults.
+    of the exported SavedModel's metadata (`read_view`). `.keras` detectors saved before it
+    existed load with `FaceView(image_size=<their input size>)`, i.e. today's defaults; a
+    SavedModel exported before it is refused by `read_view`, which says how to export it again.
 
     Args:
         image_size: side `S` in pixels of the square faces the model takes (`(B, M, S, S, 3)`).
@@ -62,6 +63,10 @@ class FaceView:
             or self.instances < 1
         ):
             raise ValueError(f"instances must be a positive int, got {self.instances!r}")
+        if not isinstance(self.preprocessing, str) or not self.preprocessing:
+            raise ValueError(
+                f"preprocessing must be a backbone's preprocessing name, got {self.preprocessing!r}"
+            )
 
     def check(self, **given):
         """Raises `ViewMismatchError` for any given value (not `None`) that differs from the

@@ -39,8 +39,10 @@ class ApplicationPreprocessing(keras.layers.Layer):
         Tensor of the same shape, as the network expects it.
 
     Example:
+    >>> import numpy as np
     >>> layer = ApplicationPreprocessing("Xception")
-    >>> layer(np.full((1, 2, 2, 3), 255.0, "float32"))[0, 0, 0]  # [1., 1., 1.]
+    >>> keras.ops.convert_to_numpy(layer(np.full((1, 2, 2, 3), 255.0, "float32")))[0, 0, 0]
+    array([1., 1., 1.], dtype=float32)
     """
 
     def __init__(self, application, **kwargs):

@@ -47,11 +47,20 @@ def explain_model(detector):
         A `keras.Model`.
 
     Example:
-    >>> explainer = explain_model(keras.saving.load_model("detector.keras"))
-    >>> outputs = explainer.predict({"faces": faces, "mask": mask})
-    >>> outputs["attention"].argmax(axis=1)  # the most influential face of each video
-    >>> people = explainer.predict({"faces": faces, "mask": mask, "person_ids": person_ids})
-    >>> np.where(people["person_mask"], people["person_probability"], np.nan)  # per person
+    >>> import numpy as np
+    >>> from smil_keras.models import build_detector
+    >>> detector = build_detector("s-mil-t", backbone="tiny", image_size=32, filters=8)
+    >>> explainer = explain_model(detector)
+    >>> faces = np.random.default_rng(0).uniform(0, 255, (2, 4, 32, 32, 3)).astype("float32")
+    >>> mask = np.array([[True] * 4, [True] * 3 + [False]])
+    >>> outputs = explainer.predict({"faces": faces, "mask": mask}, verbose=0)
+    >>> outputs["attention"].sum(axis=1).round(4)  # over each video's real faces
+    array([1., 1.], dtype=float32)
+    >>> person_ids = np.array([[0, 0, 1, 1], [0, 1, 0, -1]], "int32")
+    >>> people = explainer({"faces": faces, "mask": mask, "person_ids": person_ids})
+    >>> keras.ops.convert_to_numpy(people["person_mask"])  # two people in each video
+    array([[ True,  True, False, False],
+           [ True,  True, False, False]])
     """
     if not isinstance(detector, SMILDetector):
         raise TypeError(

@@ -27,12 +27,14 @@ class FaceEncoder(keras.layers.Layer):
 
     Masking: with ``mask``, each padded face is replaced by the first real face of its bag
     before the backbone sees it, so a backbone with batch normalization computes its training
-    statistics over real faces only (zero padding would shift them by an amount that changes
-    from batch to batch, and the moving statistics used in evaluation with them). The
-    embeddings of padded faces are returned but mean nothing: every pooling ignores them
-    through its mask.
+    statistics over real faces only (that first face counts once more per padded slot; zero
+    padding would shift them by an amount that changes from batch to batch, and the moving
+    statistics used in evaluation with them). The embeddings of padded faces are returned but
+    mean nothing: every pooling ignores them through its mask.
 
     Example:
+    >>> import numpy as np
+    >>> from smil_keras.models import build_backbone
     >>> encoder = FaceEncoder(build_backbone("tiny", image_size=32))
     >>> faces = np.zeros((2, 5, 32, 32, 3), "float32")
     >>> keras.ops.shape(encoder(faces, mask=np.array([[True] * 5, [True] * 3 + [False] * 2])))

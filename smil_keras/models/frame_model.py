@@ -21,8 +21,12 @@ def frame_model(detector):
         A `keras.Model` sharing ``detector``'s weights.
 
     Example:
-    >>> scorer = frame_model(detector)
-    >>> scorer.predict(crops)  # crops: (N, S, S, 3) float in [0, 255]
+    >>> import numpy as np
+    >>> from smil_keras.models import build_detector
+    >>> detector = build_detector("s-mil", backbone="tiny", image_size=32, filters=8)
+    >>> crops = np.zeros((5, 32, 32, 3), "float32")  # (N, S, S, 3) pixels in [0, 255]
+    >>> frame_model(detector).predict(crops, verbose=0).shape  # one probability per face
+    (5, 1)
     """
     image_size = detector.input["faces"].shape[2]
     faces = keras.Input((image_size, image_size, 3), name="faces")

@@ -1,6 +1,7 @@
 """The video-level DeepFake detector: a backbone per face, then a multiple-instance head."""
 
 import dataclasses
+import logging
 
 import keras
 
@@ -10,6 +11,8 @@ from smil_keras.models.detector_heads import HEADS, VARIANTS, check_variant
 from smil_keras.models.face_encoder import FaceEncoder
 
 __all__ = ["VARIANTS", "SMILDetector", "build_detector"]
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_IMAGE_SIZE = 299
 
@@ -81,13 +84,14 @@ class SMILDetector(keras.Model):
     for per-face scores and attention, and `frame_model` for single-face scores.
 
     Example:
+    >>> import numpy as np
     >>> detector = SMILDetector(build_backbone("tiny", image_size=32), variant="s-mil-t",
     ...                         filters=16)
     >>> detector.view
     FaceView(image_size=32, margin=1.3, instances=8, preprocessing='tiny')
     >>> faces = np.random.uniform(0, 255, (2, 6, 32, 32, 3)).astype("float32")
     >>> mask = np.array([[True] * 6, [True] * 4 + [False] * 2])
-    >>> detector.predict({"faces": faces, "mask": mask}).shape
+    >>> detector.predict({"faces": faces, "mask": mask}, verbose=0).shape
     (2, 1)
     """
 
@@ -235,7 +239,16 @@ class SMILDetector(keras.Model):
     def from_config(cls, config):
         config = dict(config)
         config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)  # "view": a dict, or absent (saved before the view): the default
+        detector = cls(**config)  # "view": a dict, or absent (saved before the view): the default
+        if "view" not in config:
+            logger.warning(
+                "detector %r was saved before detectors carried their view: it gets the default "
+                "%s; if it was trained with another margin, set detector.view "
+                "(dataclasses.replace(detector.view, margin=...)) and save it again",
+                detector.name,
+                detector.view,
+            )
+        return detector
 
 
 class _PersonGraph:
@@ -312,8 +325,8 @@ def build_detector(
         ValueError: an unknown variant or backbone, or an argument that contradicts ``view``.
 
     Example:
-    >>> detector = build_detector("s-mil-t", backbone="xception", weights="imagenet")
-    >>> detector.compile(keras.optimizers.Adam(2e-4), "binary_crossentropy")
+    >>> detector = build_detector("s-mil-t", weights="imagenet")  # doctest: +SKIP
+    >>> detector.compile(keras.optimizers.Adam(2e-4), "binary_crossentropy")  # doctest: +SKIP
     >>> small = build_detector("s-mil", backbone="tiny", image_size=32, filters=16, margin=1.5)
     >>> small.view
     FaceView(image_size=32, margin=1.5, instances=8, preprocessing='tiny')

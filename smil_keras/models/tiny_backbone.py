@@ -31,8 +31,9 @@ class TinyBackbone(keras.Model):
         Float tensor ``(N, filters[-1])``.
 
     Example:
+    >>> import numpy as np
     >>> backbone = TinyBackbone(image_size=32)
-    >>> backbone.predict(np.zeros((2, 32, 32, 3), "float32")).shape
+    >>> backbone.predict(np.zeros((2, 32, 32, 3), "float32"), verbose=0).shape
     (2, 64)
     """
 

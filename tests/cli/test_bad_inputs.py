@@ -147,6 +147,7 @@ def test_train_without_shards(tmp_path, capsys):
         capsys,
     )
     assert code == 2 and "missing" in err
+    assert err.startswith("smil train: error:") and err.count("\n") == 1
 
 
 def test_train_flags_override_the_config_file(tmp_path):

@@ -59,3 +59,17 @@ def test_a_truncated_model_file_is_named_corrupt_or_truncated(model_file, tmp_pa
     code, _, err = run_cli(["export", "--model", str(cut), "--out", str(tmp_path / "o")], capsys)
     assert code == 2 and str(cut) in err and "corrupt or truncated" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_predict_with_a_saved_model_exported_before_views_says_how_to_export_it_again(
+    model_file, tmp_path, capsys
+):
+    out = tmp_path / "serving" / "1"
+    assert run_cli(["export", "--model", str(model_file), "--out", str(out)], capsys)[0] == 0
+    (out / "assets.extra" / "view.json").unlink()  # as exported before SavedModels had a view
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"never read: the model is refused first")
+    code, _, err = run_cli(["predict", str(video), "--model", str(out)], capsys)
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"smil predict: error: bad model file {out}: no assets.extra/view.json")
+    assert f"smil export --model DETECTOR.keras --out {out} --overwrite" in err

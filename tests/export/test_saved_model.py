@@ -2,12 +2,15 @@
 carries, input checks and the output folder."""
 
 import json
+import shutil
 
 import cv2
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from smil_keras.errors import ModelFileError
 from smil_keras.export import export_saved_model, read_view
 from smil_keras.faces import FaceView
 from smil_keras.models import build_detector, explain_model
@@ -191,16 +194,30 @@ def test_the_saved_model_carries_the_detectors_view(export_dir, exported):
     assert FaceView.from_config(json.loads(loaded.view[0].numpy())) == VIEW
 
 
-def test_read_view_names_what_is_missing(tmp_path, export_dir):
+def test_read_view_names_what_is_missing(tmp_path):
     with pytest.raises(FileNotFoundError, match="SavedModel folder not found"):
         read_view(tmp_path / "nothing")
-    with pytest.raises(ValueError, match="not a SavedModel folder"):
+    with pytest.raises(ModelFileError, match="not a SavedModel folder"):
         read_view(tmp_path)
+    (tmp_path / "saved_model.pb").write_bytes(b"")
+    (tmp_path / "assets.extra").mkdir()
+    (tmp_path / "assets.extra" / "view.json").write_text('{"image_size": 0}')
+    with pytest.raises(ModelFileError, match=r"view.json: not a valid view: image_size"):
+        read_view(tmp_path)
+
+
+def test_a_saved_model_exported_before_views_is_refused_with_what_to_do(tmp_path, export_dir):
     old = tmp_path / "old"
-    old.mkdir()
-    (old / "saved_model.pb").write_bytes((export_dir / "saved_model.pb").read_bytes())
-    with pytest.raises(ValueError, match="no assets.extra/view.json"):
+    shutil.copytree(export_dir, old)
+    (old / "assets.extra" / "view.json").unlink()  # as written before SavedModels had a view
+    with pytest.raises(ModelFileError) as raised:
         read_view(old)
+    message = str(raised.value)
+    assert message.startswith(f"bad model file {old}: no assets.extra/view.json")
+    assert f"smil export --model DETECTOR.keras --out {old} --overwrite" in message
+    # The other way out it names: the view file written by hand, which read_view then reads.
+    (old / "assets.extra" / "view.json").write_text(message[message.index("{") :])
+    assert read_view(old) == FaceView(image_size=299, margin=1.3, instances=8)
 
 
 # --- Wrong inputs are refused with what is expected ---
@@ -268,3 +285,10 @@ def test_export_replaces_a_saved_model_only_with_overwrite(detector, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert export_saved_model(other, empty) == empty  # an empty folder is fine
+
+
+def test_export_refuses_a_model_that_is_not_a_detector(tmp_path):
+    classifier = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    with pytest.raises(TypeError, match="explain_model needs a SMILDetector"):
+        export_saved_model(classifier, tmp_path / "1")
+    assert list(tmp_path.iterdir()) == []

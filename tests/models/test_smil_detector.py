@@ -1,4 +1,5 @@
 import json
+import logging
 import pathlib
 import re
 import zipfile
@@ -206,13 +207,19 @@ def _without_view(keras_file, out_file):
 
 @pytest.mark.parametrize("variant", ["s-mil-t", "lstm"])
 def test_a_detector_saved_before_the_view_loads_with_the_default_view(
-    detector, random_faces, variant, tmp_path
+    detector, random_faces, variant, tmp_path, caplog
 ):
     model = detector(variant)
     config = model.get_config()
     del config["view"]
     default = FaceView(image_size=IMAGE_SIZE, margin=1.3, instances=8, preprocessing="tiny")
-    assert SMILDetector.from_config(config).view == default
+    with caplog.at_level(logging.WARNING, logger="smil_keras.models.smil_detector"):
+        assert SMILDetector.from_config(config).view == default
+    assert "saved before detectors carried their view" in caplog.text
+    assert "margin=1.3" in caplog.text
+    caplog.clear()
+    assert SMILDetector.from_config(model.get_config()).view == model.view
+    assert not caplog.records  # a detector with its view loads without a word
     # A whole .keras file without it: the weights load and the outputs are unchanged.
     model.save(tmp_path / "new.keras")
     _without_view(tmp_path / "new.keras", tmp_path / "old.keras")
