@@ -33,6 +33,7 @@ class BagDatasetOptions:
     margin: float
     instances: int | None = None
     face_labels: bool = False
+    persons: bool = False
     shuffle_buffer: int = 256
     balance: bool = False
     cache: bool | str = False

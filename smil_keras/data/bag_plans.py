@@ -29,6 +29,9 @@ class BagPlanner:
     - evaluation: every face (or `instances` faces evenly spread over the bag), the view at the
       centre, never flipped: the crop `smil predict` makes.
 
+    With `options.persons` the chosen faces (all, or the subset) are then ordered person by
+    person, time order within a person (`person_order`), with their per-bag person ids.
+
     Args:
         options: `smil_keras.data.bag_dataset_options.BagDatasetOptions`.
 
@@ -97,17 +100,25 @@ class BagPlanner:
         return self._plan(bag, chosen, tf.size(chosen), corner, side, tf.constant(False))
 
     def _plan(self, bag, chosen, count, corner, side, flipped):
-        """The plan of the faces `chosen` (`count` of them) padded to `instances` if set, their
-        mask (and face labels), and the bag's label."""
+        """The plan of the faces `chosen` (`count` of them, in frame order) padded to
+        `instances` if set, their mask (face labels, person ids), and the bag's label.
+
+        With `options.persons` the chosen faces are put in person order first
+        (`person_order`), and everything per face follows them."""
         instances = self.options.instances
         pad = 0 if instances is None else instances - count
+        inputs = {"mask": tf.pad(tf.ones([count], tf.bool), [[0, pad]])}
+        if self.options.persons:
+            order, person_ids = person_order(tf.gather(bag["track_ids"], chosen))
+            chosen = tf.gather(chosen, order)
         # Padding slots take the bag's first face (short bags are rare); decoding zeroes them.
         slots = chosen if instances is None else tf.pad(chosen, [[0, pad]])
-        inputs = {"mask": tf.pad(tf.ones([count], tf.bool), [[0, pad]])}
         if self.options.face_labels:
             inputs["face_labels"] = tf.pad(
                 tf.gather(bag["face_labels"], chosen), [[0, pad]], constant_values=-1
             )
+        if self.options.persons:
+            inputs["person_ids"] = tf.pad(person_ids, [[0, pad]], constant_values=-1)
         # A static M when `instances` is set: compiled (XLA) steps are not retraced.
         inputs = {name: tf.ensure_shape(value, [instances]) for name, value in inputs.items()}
         jpegs = tf.ensure_shape(tf.gather(bag["faces"], slots), [instances])
@@ -134,3 +145,30 @@ def _view_side(bag, margin):
     )
     with tf.control_dependencies([fits]):
         return tf.minimum(side, bag["image_size"])
+
+
+def person_order(track_ids):
+    """The order of a bag's faces person by person, time order within a person.
+
+    The rule of `smil predict` (`smil_keras.evaluation.video_predictor.person_order`), on the
+    faces of a record: people are the faces' tracks in order of first appearance, numbered
+    `0 .. P - 1` (the faces never linked, track id -1, count as one person), and each
+    person's faces keep their order, the record's frame order. Bags whose faces are all
+    untracked (records written before tracking) keep their order, all of person 0.
+
+    Args:
+        track_ids: int32 `(n,)`, the track id of each face, faces in frame order.
+
+    Returns:
+        `(order, person_ids)`, int32 `(n,)` each: the bag's face `j` is face `order[j]`, of
+        person `person_ids[j]` (non-decreasing).
+
+    Example:
+
+    >>> order, person_ids = person_order(tf.constant([7, 3, 7, -1, 3]))
+    >>> order.numpy(), person_ids.numpy()
+    (array([0, 2, 1, 4, 3], dtype=int32), array([0, 0, 1, 1, 2], dtype=int32))
+    """
+    _, persons = tf.unique(track_ids)  # the index of each face's track in order of appearance
+    order = tf.argsort(persons, stable=True)
+    return order, tf.gather(persons, order)

@@ -1,6 +1,7 @@
 """The serialized bag records of shards, each with its shard's path (the first stage of
 `make_bag_dataset`), checked so that a corrupt or empty shard is named."""
 
+import collections
 import logging
 
 import tensorflow as tf
@@ -58,7 +59,8 @@ def bag_records(counts, options):
     a file) after the first epoch. With `options.balance`, real and fake bags are drawn with
     equal probability, endlessly, each class from a pipeline of its own (its own reading,
     cache, with `.real` / `.fake` added to a cache file's name, and shuffle), so that a seed
-    gives the same batches every time.
+    gives the same batches every time; shards without a bag of each class are refused (a
+    `ValueError` naming them and their labels).
 
     Each shard must give the number of records `counts` says: a record that cannot be read (a
     checksum that fails in the middle of a shard, or a file changed since it was counted)
@@ -70,6 +72,7 @@ def bag_records(counts, options):
     """
     if not options.balance:
         return _shuffled_records(counts, options)
+    _check_both_classes(counts)
     classes = [_shuffled_records(counts, options, label).repeat() for label in (0, 1)]
     return tf.data.Dataset.sample_from_datasets(
         classes, weights=[0.5, 0.5], seed=options.seed, rerandomize_each_iteration=True
@@ -77,6 +80,33 @@ def bag_records(counts, options):
 
 
 _CLASS_NAMES = {0: "real", 1: "fake"}
+
+
+def _check_both_classes(counts):
+    """Refuses shards without a real or without a fake bag, for `balance`, naming them and
+    their labels: one class would be drawn alone, never the balance asked for. Reads the
+    label of every record; a corrupt record is skipped here, and fails the dataset when it is
+    reached (`_read_shard`), naming its shard."""
+    labels = (
+        tf.data.Dataset.from_tensor_slices(list(counts))
+        .flat_map(lambda path: tf.data.TFRecordDataset(path).ignore_errors())
+        .batch(1024)
+        .map(lambda records: tf.io.parse_example(records, _LABEL)["label"])
+    )
+    found = collections.Counter()
+    for batch in labels:
+        found.update(batch.numpy().tolist())
+    missing = [name for label, name in _CLASS_NAMES.items() if not found[label]]
+    if missing:
+        held = ", ".join(f"{found[label]} {name}" for label, name in _CLASS_NAMES.items())
+        unlabelled = f", {found[-1]} unlabelled (-1)" if found[-1] else ""
+        paths = list(counts)
+        shards = ", ".join(paths[:4]) + (f" and {len(paths) - 4} more" if len(paths) > 4 else "")
+        raise ValueError(
+            f"balance=True draws real and fake bags equally often, but the shards "
+            f"{shards} hold no {' and no '.join(missing)} bag ({held}{unlabelled}): "
+            "add the other class, or train with balance=False"
+        )
 
 
 def _shuffled_records(counts, options, label=None):
@@ -111,11 +141,12 @@ def _shuffled_records(counts, options, label=None):
     return records
 
 
+_LABEL = {"label": tf.io.FixedLenFeature([], tf.int64, -1)}
+
+
 def _label(record):
     """The video label of a serialized bag record (-1 when missing), parsing nothing else."""
-    return tf.io.parse_single_example(record, {"label": tf.io.FixedLenFeature([], tf.int64, -1)})[
-        "label"
-    ]
+    return tf.io.parse_single_example(record, _LABEL)["label"]
 
 
 def _read_shard(path, count):

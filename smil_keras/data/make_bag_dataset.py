@@ -17,6 +17,7 @@ def make_bag_dataset(
     image_size=None,
     margin=None,
     face_labels=False,
+    persons=False,
     shuffle_buffer=256,
     balance=False,
     cache=False,
@@ -37,6 +38,9 @@ def make_bag_dataset(
       are zeros);
     - `inputs["face_labels"]` (only with `face_labels=True`): int32 `(B, M)`, the per-face labels
       of the faces given (0 real, 1 fake, -1 unknown and on padding), for frame-level metrics;
+    - `inputs["person_ids"]` (only with `persons=True`): int32 `(B, M)`, the person each face
+      shows, per-bag indices `0 .. P - 1` in bag order, -1 on padding (the detectors'
+      optional input, see People below);
     - `label`: float32 `(B, 1)`, the video label (0 real, 1 fake, -1 unknown).
 
     The view of a face (`image_size`, `margin`, and the training `instances`) is the model's:
@@ -63,6 +67,15 @@ def make_bag_dataset(
     Crops stored with no more context than the view give the whole crop, so training has
     flips only.
 
+    People (`persons=True`): the faces of each bag (all of them, or the training
+    subset, or the `instances` spread ones) are ordered person by person, time order within a
+    person: people are the bag's tracks (the records' `track_ids`) in order of first
+    appearance, the untracked faces (-1) together one person, the rule of `smil predict`
+    (`bag_plans.person_order`). S-MIL-T given `inputs["person_ids"]` then never convolves
+    across two people. The face labels follow the faces. Records without tracks (all -1,
+    as written before tracking) give today's order, every face of person 0. The faces
+    chosen are those of `persons=False` (same seed, same subset): only their order differs.
+
     Evaluation (`training=False`): bags in shard order, then record order (as `read_bags` gives
     them, so results can be matched with `read_bags(files)`), no augmentation. With
     `instances=None` every face is used and `M` is the largest bag of the batch (padded per
@@ -85,7 +98,9 @@ def make_bag_dataset(
     (`strategy.experimental_distribute_dataset`). With `face_labels=True` the extra
     `"face_labels"` key does not match a Keras functional model's inputs (Keras refuses it), so
     give the model only `{"faces", "mask"}`, e.g.
-    `model({"faces": inputs["faces"], "mask": inputs["mask"]})` in an evaluation loop.
+    `model({"faces": inputs["faces"], "mask": inputs["mask"]})` in an evaluation loop. The
+    `"person_ids"` of `persons=True` are an optional input of the detectors
+    (`smil_keras.models.SMILDetector`): `model.fit` and `model.predict` take them as they are.
 
     Args:
         files: shard folder, glob, path, or a list of them (see `smil_keras.bags.find_shards`).
@@ -100,10 +115,13 @@ def make_bag_dataset(
         margin: the model's view: face crop side relative to the face box's longer side (see
             above); default the view's (1.3). It must not exceed the stored crops' margin.
         face_labels: add `inputs["face_labels"]`.
+        persons: order each bag's faces person by person and add `inputs["person_ids"]` (see
+            People above); False: frame order, no person ids.
         shuffle_buffer: bags in the shuffle buffer (training).
         balance: training only: draw real and fake bags with equal probability
             (`tf.data.Dataset.sample_from_datasets` of the two classes, each repeated). The
-            dataset is then infinite: give `model.fit` a `steps_per_epoch`.
+            dataset is then infinite: give `model.fit` a `steps_per_epoch`. The shards must
+            hold bags of both classes (their labels are read once, when the dataset is made).
         cache: cache the records (JPEG bytes, not decoded faces: about the size of the
             shards) in memory (`True`) or in this file (a path) after the first epoch, so later
             epochs skip reading the shards.
@@ -132,7 +150,8 @@ def make_bag_dataset(
         NoBagsError: every shard is empty (an empty shard among others is skipped with a
             logged warning).
         ViewMismatchError: `image_size`, `margin` or (training) `instances` contradict `view`.
-        ValueError: a bad argument, or `drop_remainder` with fewer bags than `batch_size`.
+        ValueError: a bad argument, `drop_remainder` with fewer bags than `batch_size`, or
+            `balance` with shards that hold no real or no fake bag.
 
     Example:
 
@@ -148,6 +167,7 @@ def make_bag_dataset(
         image_size=image_size,
         margin=margin,
         face_labels=face_labels,
+        persons=persons,
         shuffle_buffer=shuffle_buffer,
         balance=balance,
         cache=cache,
@@ -186,6 +206,8 @@ def _decode_into_batches(plans, options):
         padding = {"faces": tf.constant(0, tf.uint8), "mask": False}
         if options.face_labels:
             padding["face_labels"] = -1
+        if options.persons:
+            padding["person_ids"] = -1
         return bags.padded_batch(
             options.batch_size, padding_values=(padding, 0.0), drop_remainder=options.drop_remainder
         )

@@ -70,6 +70,10 @@ class TrainConfig:
         flip: random horizontal flips in training.
         balance: draw real and fake videos equally often in training (the dataset then
             repeats forever, so `steps_per_epoch` must be set).
+        persons: bags ordered person by person, time order within a person, with the faces'
+            person ids given to the detector (`make_bag_dataset(persons=True)`), in training
+            and validation: S-MIL-T's temporal convolutions then never mix two people, as
+            `smil predict` scores videos. False: frame order, as before people existed.
         learning_rate: initial Adam learning rate.
         lr_decay_every: multiply the learning rate by `lr_decay_factor` every this many epochs.
         lr_decay_factor: the factor applied every `lr_decay_every` epochs.
@@ -131,6 +135,7 @@ class TrainConfig:
     random_crop: bool = True
     flip: bool = True
     balance: bool = False
+    persons: bool = False
     learning_rate: float = 2e-4
     lr_decay_every: int = 5
     lr_decay_factor: float = 0.5

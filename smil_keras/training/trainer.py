@@ -112,6 +112,7 @@ def train(config, callbacks=()):
         random_crop=config.random_crop,
         flip=config.flip,
         balance=config.balance,
+        persons=config.persons,
     )
     if config.steps_per_epoch and not config.balance:
         train_data = train_data.repeat()  # epochs of a fixed length run across passes
@@ -123,6 +124,7 @@ def train(config, callbacks=()):
             training=False,
             batch_size=config.batch_size,
             view=model.view,
+            persons=config.persons,
         )
 
     # Everything is checked: only now does the run folder appear (or the killed run resume).

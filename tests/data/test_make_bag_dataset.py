@@ -271,6 +271,17 @@ def test_balanced_batches_are_reproducible_with_a_seed(tmp_path):
             np.testing.assert_array_equal(run, runs[0])
 
 
+@pytest.mark.parametrize("label, missing", [(0, "fake"), (1, "real")])
+def test_balance_with_one_class_is_refused_naming_the_shards(tmp_path, label, missing):
+    # It gave that class alone (or, reportedly, hung): never the balance asked for.
+    folder = write_bags(tmp_path, [(2, label)] * 5 + [(1, -1)], size=8, videos_per_shard=2)
+    with pytest.raises(ValueError, match=f"bags-00000.tfrecord.*hold no {missing} bag") as error:
+        make_bag_dataset(folder, training=True, batch_size=2, instances=2, balance=True)
+    held = "0 real, 5 fake" if label else "5 real, 0 fake"
+    assert f"({held}, 1 unlabelled (-1))" in str(error.value)
+    assert "bags-00002.tfrecord" in str(error.value)  # every shard named
+
+
 def test_unknown_label_fails_training_naming_the_video(tmp_path):
     with BagShardWriter(tmp_path) as writer:
         writer.write(BagRecord("u", "unlabelled.mp4", [np.zeros((8, 8, 3), np.uint8)]))
