@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from smil_keras.layers._masking import check_mask, instance_mask, zero_masked
-from smil_keras.layers.person_bags import check_person_ids
+from smil_keras.layers._person_ids import check_person_ids
 
 
 @keras.saving.register_keras_serializable(package="smil_keras")

@@ -61,7 +61,8 @@ from smil_keras.layers import (
     SMILPooling,
     SpatialTemporalEncoder,
 )
-from smil_keras.layers.person_bags import PersonScores, PersonSubBags
+from smil_keras.layers.person_scores import PersonScores
+from smil_keras.layers.person_sub_bags import PersonSubBags
 
 # Clip for turning probabilities back into log-odds (S-MIL-T's per-face probability).
 _EPSILON = 1e-7

