@@ -129,7 +129,9 @@ def run(args):
         console.print_error("train", error)
         return console.FATAL
     last = result.history[-1] if result.history else {}
-    summary = ", ".join(f"{key} {value:.4f}" for key, value in last.items() if key != "epoch")
+    summary = ", ".join(  # no validation data: its columns are NaN, not worth printing
+        f"{key} {value:.4f}" for key, value in last.items() if key != "epoch" and value == value
+    )
     print(f"trained {len(result.history)} epochs in {result.run_dir}: {summary}")
     print(f"best model: {result.best_model_path}")
     return console.OK
