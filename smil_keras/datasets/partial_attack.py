@@ -5,6 +5,7 @@ animated from the real face photo scikit-image ships (`skimage.data.astronaut()`
 README's demo and the tutorials run without any download.
 """
 
+import copy
 import logging
 import pathlib
 
@@ -58,7 +59,7 @@ def attack_frames(frames, boxes, fake, seed):
     return out
 
 
-def choose_fake_faces(boxes, rng, other_people=0.3):
+def choose_fake_faces(boxes, rng, other_people=0.3, one_person=False):
     """Choose which faces of a fake clip to forge: some frames, and in them some people.
 
     The number of attacked frames is drawn uniformly from 1 to F - 1 (F frames with a face;
@@ -66,17 +67,36 @@ def choose_fake_faces(boxes, rng, other_people=0.3):
     attacked frame where it appears; each other person of an attacked frame is forged too with
     probability `other_people` (in a frame without the target, one present person is forged).
 
+    With `one_person`, the attack is across people instead of across time, as in DFDC videos
+    where one of two people is swapped: one person, drawn uniformly among those present, is
+    forged in every frame where they appear, and no one else.
+
     Args:
         boxes: per frame, a list of boxes per person (`None` where absent).
         rng: a `numpy.random.Generator`.
         other_people: probability of forging a non-target person in an attacked frame.
+        one_person: forge one whole person instead (`other_people` is then unused).
 
     Returns:
         Per frame, a list of booleans (one per person).
+
+    Example:
+
+    >>> boxes = [[(0, 0, 9, 9), (20, 0, 9, 9)]] * 3  # two people in three frames
+    >>> choose_fake_faces(boxes, np.random.default_rng(0), one_person=True)
+    [[False, True], [False, True], [False, True]]
     """
     with_faces = [t for t, frame in enumerate(boxes) if any(b is not None for b in frame)]
     fake = [[False] * len(frame) for frame in boxes]
     if not with_faces:
+        return fake
+    if one_person:
+        present_people = sorted(
+            {j for t in with_faces for j, b in enumerate(boxes[t]) if b is not None}
+        )
+        target = int(rng.choice(present_people))
+        for t in with_faces:
+            fake[t][target] = boxes[t][target] is not None
         return fake
     count = int(rng.integers(1, max(len(with_faces) - 1, 1) + 1))
     attacked = rng.choice(with_faces, size=count, replace=False)
@@ -123,6 +143,7 @@ def make_partial_attack_dataset(
     *,
     size=256,
     two_face_fraction=0.25,
+    one_person=False,
     fps=10,
     extract=True,
     detector=None,
@@ -138,16 +159,29 @@ def make_partial_attack_dataset(
     real photo: camera shake, zoom, lighting drift, JPEG compression), a quarter of them showing
     two people side by side; with a folder or list of videos, `num_frames` frames of each
     (cycled to make `num_videos` clips, downscaled to at most `size` pixels) are used, their
-    faces found by `detector`. Photos among the sources (`PHOTO_EXTENSIONS`) are animated like
-    the embedded one, each clip anew, around the largest face `detector` finds in them (other
-    people in the photo are never forged; their faces get label -1, unknown, in the bags).
+    faces found by `detector` and linked into people by position and appearance (`link_tracks`
+    with the frames; a person is a track). Photos among the sources (`PHOTO_EXTENSIONS`) are
+    animated like the embedded one, each clip anew, around the largest face `detector` finds in
+    them (other people in the photo are never forged; their faces get label -1, unknown, in the
+    bags).
+
+    With `one_person=True` the attack is across people (`choose_fake_faces(one_person=True)`):
+    in each fake clip one person is forged in every frame where they appear and everybody else
+    is left real, so every person of a clip is wholly real or wholly fake. Photos then show all
+    their people: every face at least half as tall as the largest is a person, the clip is
+    framed to show them all, and each face's box is carried through the animation. In videos a
+    person is a track of the sampled frames: a person the tracker splits in two (a missed
+    detection, a turn of the head) is forged in one part only, and the bags' tracking, run on
+    the forged frames, may join the parts again into one track with real and fake faces.
 
     Writes to `out_dir`:
 
     - `videos/clipNNN.mp4` (mp4v, `fps` frames per second);
-    - `videos.csv`: `video`, `label` (0/1), `method`, `fake_frames`, `source`;
+    - `videos.csv`: `video`, `label` (0/1), `method`, `fake_frames`, `source`,
+      `forged_people` (the people with a forged face, space-separated indices; empty when real);
     - `frames.csv`: `video`, `frame`, `label` (1 when a face of the frame is forged);
-    - `faces.csv`: `video`, `frame`, `person`, `x`, `y`, `w`, `h`, `label`: every face's box;
+    - `faces.csv`: `video`, `frame`, `person`, `x`, `y`, `w`, `h`, `label`: every face's box
+      (`person`: 0, 1, ... per clip, the largest face first in photos);
     - with `extract=True`, `bags/bags-*.tfrecord`: the faces of `num_frames` frames of each
       video found again by `detector` (MTCNN by default) and cropped for a `crop_size` view, each
       labelled by the forged/real face it overlaps, ready for `make_bag_dataset`.
@@ -162,7 +196,8 @@ def make_partial_attack_dataset(
         fake_fraction: fraction of the clips that are (partially) attacked.
         seed: everything is determined by it.
         size: frame side of the photo clips; largest side of clips from source videos.
-        two_face_fraction: fraction of photo clips with two people.
+        two_face_fraction: fraction of photo clips with two people (embedded photo only).
+        one_person: forge one whole person of each fake clip, nobody else (see above).
         fps: frame rate written.
         extract: also extract labelled face bags.
         detector: a `FaceDetector` (default `MTCNNDetector()`), used for source videos and bags.
@@ -204,15 +239,21 @@ def make_partial_attack_dataset(
             if decoded[origin] is None:
                 continue
             if _is_photo(origin):
-                photo, box = decoded[origin]
-                frames, boxes = animate_photo(photo, box, num_frames, size, rng)
-                boxes = [[b] for b in boxes]
+                photo, people = decoded[origin]
+                if one_person:
+                    frames, boxes = _animate_people(photo, people, num_frames, size, rng)
+                else:
+                    frames, boxes = animate_photo(photo, people[0], num_frames, size, rng)
+                    boxes = [[b] for b in boxes]
             else:
                 frames, boxes = decoded[origin]
         else:
             origin = "skimage.data.astronaut"
             frames, boxes = _clip_from_photo(num_frames, size, two_face_fraction, rng)
-        fake = choose_fake_faces(boxes, rng) if is_fake[i] else [[False] * len(b) for b in boxes]
+        if is_fake[i]:
+            fake = choose_fake_faces(boxes, rng, one_person=one_person)
+        else:
+            fake = [[False] * len(b) for b in boxes]
         frames = attack_frames(frames, boxes, fake, seed=int(rng.integers(2**31)))
         if not sources or _is_photo(origin):  # stills: compressed as a camera would
             quality = int(rng.integers(60, 96))
@@ -233,8 +274,16 @@ def make_partial_attack_dataset(
                 name,
             )
         )
+        forged = sorted({j for frame_fake in fake for j, f in enumerate(frame_fake) if f})
         video_rows.append(
-            [f"videos/{name}.mp4", label, METHOD if label else "", fake_frames, origin]
+            [
+                f"videos/{name}.mp4",
+                label,
+                METHOD if label else "",
+                fake_frames,
+                origin,
+                " ".join(map(str, forged)),
+            ]
         )
         known[name] = {}
         for t, (frame_boxes, frame_fake) in enumerate(zip(boxes, fake, strict=True)):
@@ -245,7 +294,9 @@ def make_partial_attack_dataset(
                     known[name].setdefault(t, []).append((box, int(forged)))
 
     write_csv(
-        out_dir / "videos.csv", ["video", "label", "method", "fake_frames", "source"], video_rows
+        out_dir / "videos.csv",
+        ["video", "label", "method", "fake_frames", "source", "forged_people"],
+        video_rows,
     )
     write_csv(out_dir / "frames.csv", ["video", "frame", "label"], frame_rows)
     write_csv(
@@ -303,7 +354,8 @@ def _is_photo(path):
 
 
 def _read_source(path, num_frames, size, detector):
-    """A video's `(frames, boxes)`, or a photo's `(image, largest face box)`."""
+    """A video's `(frames, boxes)`, or a photo's `(image, people)`: the boxes of its faces at
+    least half as tall as the largest, the largest first."""
     if not _is_photo(path):
         return _clip_from_video(path, num_frames, size, detector)
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -313,8 +365,38 @@ def _read_source(path, num_frames, size, detector):
     (faces,) = detector.detect([image])
     if not faces:
         raise ValueError("no face found in the photo")
-    face = max(faces, key=lambda f: f.box[2] * f.box[3])
-    return image, tuple(int(v) for v in face.box)
+    boxes = sorted((tuple(int(v) for v in f.box) for f in faces), key=lambda b: -b[2] * b[3])
+    return image, [b for b in boxes if b[3] >= boxes[0][3] / 2]
+
+
+def _animate_people(photo, people, num_frames, size, rng):
+    """`animate_photo` framed to show every face of `people`, with each face's box per frame.
+
+    The clip is framed on the faces' union, made at least 0.6 times as tall as it is wide so
+    that side-by-side people fit in the square frame. Each face's box is carried through the
+    same animation (the same draws of `rng`) as a white rectangle on black, whose bounding box
+    it then is in each frame (`None` where it left the frame).
+    """
+    left = min(x for x, _, _, _ in people)
+    top = min(y for _, y, _, _ in people)
+    right = max(x + w for x, _, w, _ in people)
+    bottom = max(y + h for _, y, _, h in people)
+    height = max(bottom - top, 0.6 * (right - left))
+    framing = (left, (top + bottom - height) / 2, right - left, height)
+    draws = copy.deepcopy(rng)  # the draws the clip's animation is about to take
+    frames, _ = animate_photo(photo, framing, num_frames, size, rng)
+    boxes = [[] for _ in frames]
+    for x, y, w, h in people:
+        marker = np.zeros_like(photo)
+        marker[y : y + h, x : x + w] = 255
+        moved, _ = animate_photo(marker, framing, num_frames, size, copy.deepcopy(draws))
+        for t, image in enumerate(moved):
+            ys, xs = np.nonzero(image[:, :, 0] > 127)
+            box = None
+            if xs.size:
+                box = (int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1)
+            boxes[t].append(box)
+    return frames, boxes
 
 
 def _clip_from_photo(num_frames, size, two_face_fraction, rng):
@@ -337,7 +419,7 @@ def _clip_from_video(path, num_frames, size, detector):
     scale = min(1.0, size / max(height, width))
     new_size = (max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2))
     frames = [cv2.resize(f, new_size, interpolation=cv2.INTER_AREA) for f in frames]
-    faces = link_tracks(detector.detect(frames))
+    faces = link_tracks(detector.detect(frames), frames=frames)
     people = 1 + max((face.track_id for frame in faces for face in frame), default=-1)
     boxes = [[None] * people for _ in frames]
     for t, frame_faces in enumerate(faces):

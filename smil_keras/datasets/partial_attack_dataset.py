@@ -26,7 +26,8 @@ class PartialAttackDataset:
 
     @property
     def videos_csv(self):
-        """`root/videos.csv`: `video`, `label`, `method`, `fake_frames`, `source`."""
+        """`root/videos.csv`: `video`, `label`, `method`, `fake_frames`, `source`,
+        `forged_people`."""
         return f"{self.root}/videos.csv"
 
     @property

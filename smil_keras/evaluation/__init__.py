@@ -4,7 +4,14 @@ from smil_keras.evaluation.evaluate import evaluate
 from smil_keras.evaluation.exported_detector import ExportedDetector, load_scoring_model
 from smil_keras.evaluation.grad_cam import grad_cam
 from smil_keras.evaluation.load_detector import load_detector
-from smil_keras.evaluation.metrics import balanced_accuracy, frame_auc, roc_auc, video_metrics
+from smil_keras.evaluation.metrics import (
+    balanced_accuracy,
+    frame_auc,
+    person_labels,
+    person_metrics,
+    roc_auc,
+    video_metrics,
+)
 from smil_keras.evaluation.plots import plot_curves
 from smil_keras.evaluation.score_bags import score_bags
 from smil_keras.evaluation.score_videos import score_videos
@@ -12,6 +19,7 @@ from smil_keras.evaluation.tables import (
     fake_fraction_table,
     markdown_table,
     method_table,
+    person_table,
     write_table,
 )
 from smil_keras.evaluation.video_predictor import VideoPredictor
@@ -33,6 +41,9 @@ __all__ = [
     "markdown_table",
     "method_table",
     "overlay_heatmap",
+    "person_labels",
+    "person_metrics",
+    "person_table",
     "plot_curves",
     "roc_auc",
     "score_bags",

@@ -5,13 +5,25 @@ import pathlib
 
 from smil_keras.evaluation.plots import plot_curves
 from smil_keras.evaluation.score_bags import score_bags
-from smil_keras.evaluation.tables import fake_fraction_table, method_table, write_table
+from smil_keras.evaluation.tables import (
+    fake_fraction_table,
+    method_table,
+    person_table,
+    write_table,
+)
 
 logger = logging.getLogger(__name__)
 
 
 def evaluate(
-    models, files, out_dir=None, threshold=0.5, frame_counts=(), batch_size=8, progress=True
+    models,
+    files,
+    out_dir=None,
+    threshold=0.5,
+    frame_counts=(),
+    batch_size=8,
+    progress=True,
+    persons=False,
 ):
     """Evaluates one or more detectors on bag shards, as the paper reports results.
 
@@ -23,9 +35,15 @@ def evaluate(
     the number of test frames, with one face per frame). Each model sees the faces through its
     own view (`model.view`: image size and margin; see `score_bags`).
 
+    With `persons`, each bag is scored person by person (`score_bags(persons=True)`: faces in
+    person order with their person ids, one fake probability per person), and the method
+    table gains the person-level accuracy (the mean of the accuracies on real and on fake
+    persons) and AUC over every person whose faces carry labels (a person is fake if any of
+    their faces is labelled fake: `person_metrics`).
+
     With `out_dir`, writes `metrics.{csv,md}` (the method table), `fake_fraction.{csv,md,png}`,
-    `frames.{csv,md,png}` (when `frame_counts` is given) and `videos_<model>.csv` (per-video
-    scores).
+    `frames.{csv,md,png}` (when `frame_counts` is given), `videos_<model>.csv` (per-video
+    scores) and, with `persons`, `persons_<model>.{csv,md}` (per-person verdicts).
 
     Args:
         models: a detector, or a dict display name -> detector.
@@ -35,6 +53,7 @@ def evaluate(
         frame_counts: numbers of test frames for the Fig. 7 curve (empty: skip it).
         batch_size: videos per forward pass.
         progress: show a progress bar while each model scores the bags.
+        persons: score and report person by person (see above).
 
     Returns:
         dict with `"metrics"`, `"fake_fraction"` and `"frames"` (lists of row dicts) and
@@ -49,7 +68,7 @@ def evaluate(
     if not isinstance(models, dict):
         models = {models.name: models}
     scores = {
-        name: score_bags(model, files, batch_size=batch_size, progress=progress)
+        name: score_bags(model, files, batch_size=batch_size, progress=progress, persons=persons)
         for name, model in models.items()
     }
     report = {
@@ -61,7 +80,12 @@ def evaluate(
     for name, model in models.items():
         for count in frame_counts:
             subset = score_bags(
-                model, files, batch_size=batch_size, instances=count, progress=False
+                model,
+                files,
+                batch_size=batch_size,
+                instances=count,
+                progress=False,
+                persons=persons,
             )
             metrics = subset.metrics(threshold)
             report["frames"].append(
@@ -83,6 +107,8 @@ def _write(report, out_dir, threshold):
     write_table(report["metrics"], out_dir / "metrics")
     for name, scores in report["scores"].items():
         scores.to_csv(out_dir / f"videos_{_file_name(name)}.csv", threshold)
+        if scores.person_probabilities is not None:
+            write_table(person_table(scores, threshold), out_dir / f"persons_{_file_name(name)}")
     if report["fake_fraction"]:
         write_table(report["fake_fraction"], out_dir / "fake_fraction")
         plot_curves(

@@ -1,4 +1,4 @@
-"""Video- and frame-level metrics as the paper reports them (NumPy only)."""
+"""Video-, frame- and person-level metrics as the paper reports them (NumPy only)."""
 
 import numpy as np
 
@@ -79,6 +79,67 @@ def frame_auc(face_labels, face_scores):
         raise ValueError(f"face labels {labels.shape} and scores {scores.shape} do not align")
     known = labels >= 0
     return roc_auc(labels[known], scores[known])
+
+
+def person_labels(face_labels, person_ids):
+    """Each person's label from their faces': fake if any face is labelled fake.
+
+    A person (a track of the video) is 1 (fake) when at least one of their faces is labelled
+    1, else 0 (real) when at least one is labelled 0, else -1 (unknown: no face label known).
+
+    Args:
+        face_labels: `(m,)` per-face labels (0 real, 1 fake, -1 unknown).
+        person_ids: `(m,)` the person index `0 .. P - 1` of each face (-1: no person, ignored).
+
+    Returns:
+        `(P,)` int labels, `P = max(person_ids) + 1`; -1 also for an index without faces.
+
+    Example:
+
+    >>> person_labels([0, 1, 0, 0, -1], [0, 0, 1, 1, 2])
+    array([ 1,  0, -1])
+    """
+    face_labels = np.asarray(face_labels).astype(int).ravel()
+    person_ids = np.asarray(person_ids).astype(int).ravel()
+    if face_labels.shape != person_ids.shape:
+        raise ValueError(f"{face_labels.size} face labels but {person_ids.size} person ids")
+    labels = np.full(person_ids.max(initial=-1) + 1, -1)
+    for value in (0, 1):  # 1 last: one fake face makes the person fake
+        labels[np.unique(person_ids[(face_labels == value) & (person_ids >= 0)])] = value
+    return labels
+
+
+def person_metrics(face_labels, person_ids, person_probabilities, threshold=0.5):
+    """Person-level `{"person_accuracy", "person_auc", "persons"}` over a set of videos.
+
+    Every person of every video whose label is known (`person_labels`) is one sample: their
+    fake probability (`explain_model`'s ``"person_probability"``) against their label. The
+    accuracy is the paper's convention (`balanced_accuracy`: the mean of the accuracies on
+    real and on fake persons); `persons` counts the persons with a known label.
+
+    Args:
+        face_labels: per video, the `(m_i,)` labels of its faces (-1 unknown).
+        person_ids: per video, the `(m_i,)` person index of each face.
+        person_probabilities: per video, the `(P_i,)` fake probability of each person
+            (`P_i` at least the largest person index + 1).
+        threshold: probability from which a person is called fake.
+
+    Example:
+
+    >>> person_metrics([[0, 1, 0], [0, 0]], [[0, 1, 1], [0, 0]], [[0.2, 0.7], [0.6]])
+    {'person_accuracy': 0.75, 'person_auc': 1.0, 'persons': 3}
+    """
+    labels, probabilities = [], []
+    for faces, ids, scores in zip(face_labels, person_ids, person_probabilities, strict=True):
+        video_labels = person_labels(faces, ids)
+        known = np.flatnonzero(video_labels >= 0)
+        labels.extend(video_labels[known])
+        probabilities.extend(np.asarray(scores, dtype=float)[known])
+    return {
+        "person_accuracy": balanced_accuracy(labels, probabilities, threshold),
+        "person_auc": roc_auc(labels, probabilities),
+        "persons": len(labels),
+    }
 
 
 def _average_ranks(values):

@@ -7,12 +7,21 @@ from smil_keras.evaluation.video_scores import VideoScores
 from smil_keras.models import explain_model, frame_model
 
 
-def score_bags(model, files, batch_size=8, instances=None, margin=None, progress=True):
+def score_bags(
+    model, files, batch_size=8, instances=None, margin=None, progress=True, persons=False
+):
     """Scores every bag of the shards and returns `VideoScores`.
 
     Each bag is scored by `explain_model(model)` (video probability, per-face probabilities
     and attention inside the bag), and each face alone by `frame_model(model)` (the paper's
     frame-level evaluation).
+
+    With `persons`, each bag's faces come person by person (a person is a track of the
+    record) with their person ids (`make_bag_dataset(persons=True)`): the detector sees them so
+    (S-MIL-T's temporal convolutions stay within each person), and each person gets their own
+    fake probability (`explain_model`'s ``"person_probability"``, the detector's head on that
+    person's faces). The per-face lists then follow the person-by-person order, and
+    `VideoScores.person_ids` / `person_probabilities` are set (the person metrics).
 
     Bags go through the evaluation pipeline on the detector's own view of a face
     (`make_bag_dataset(training=False, view=model.view)`: no augmentation, the centre view of
@@ -28,6 +37,7 @@ def score_bags(model, files, batch_size=8, instances=None, margin=None, progress
         margin: leave it `None`: the view's margin (`model.view.margin`) is used. A value is
             only checked against it.
         progress: show a progress bar.
+        persons: score person by person (see above); `False`: the faces in frame order.
 
     Raises:
         ViewMismatchError: a `margin` that differs from the detector's view.
@@ -53,11 +63,13 @@ def score_bags(model, files, batch_size=8, instances=None, margin=None, progress
         view=model.view,
         instances=instances,
         face_labels=True,
+        persons=persons,
     )
     records = read_bags(files)
     columns = {name: [] for name in VideoScores.__dataclass_fields__}
+    keys = ("faces", "mask", "person_ids") if persons else ("faces", "mask")
     for inputs, labels in tqdm(dataset, desc="scoring bags", unit="batch", disable=not progress):
-        outputs = explainer({"faces": inputs["faces"], "mask": inputs["mask"]}, training=False)
+        outputs = explainer({key: inputs[key] for key in keys}, training=False)
         outputs = {name: np.asarray(value, dtype=np.float64) for name, value in outputs.items()}
         mask = np.asarray(inputs["mask"])
         counts = mask.sum(axis=1)
@@ -78,6 +90,14 @@ def score_bags(model, files, batch_size=8, instances=None, margin=None, progress
             columns["face_probabilities"].append(outputs["face_probability"][row, :count])
             columns["attention"].append(outputs["attention"][row, :count])
             columns["frame_scores"].append(frame_scores[row, :count])
+            if persons:
+                person_ids = np.asarray(inputs["person_ids"][row, :count])
+                columns["person_ids"].append(person_ids)
+                columns["person_probabilities"].append(
+                    outputs["person_probability"][row, : person_ids.max() + 1]
+                )
     columns["labels"] = np.asarray(columns["labels"], dtype=int)
     columns["probabilities"] = np.asarray(columns["probabilities"], dtype=np.float64)
+    if not persons:
+        columns["person_ids"] = columns["person_probabilities"] = None
     return VideoScores(**columns)

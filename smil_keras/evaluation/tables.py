@@ -6,7 +6,7 @@ import pathlib
 
 import numpy as np
 
-from smil_keras.evaluation.metrics import balanced_accuracy
+from smil_keras.evaluation.metrics import balanced_accuracy, person_labels
 
 
 def method_table(scores_by_model, threshold=0.5):
@@ -14,14 +14,16 @@ def method_table(scores_by_model, threshold=0.5):
 
     For method `m` the accuracy is the paper's: the mean of the accuracies on the real videos
     and on the fake videos made with `m`. `all` uses every video; `auc` and `frame_auc` are the
-    video and frame AUCs over every video.
+    video and frame AUCs over every video; with per-person scores (`score_bags(persons=True)`),
+    `person_accuracy` and `person_auc` are the person-level ones (`person_metrics`).
 
     Args:
         scores_by_model: dict model name -> `VideoScores` (on the same videos).
         threshold: probability from which a video is called fake.
 
     Returns:
-        List of dicts `{"model", <method>..., "all", "auc", "frame_auc"}`.
+        List of dicts `{"model", <method>..., "all", "auc", "frame_auc"}`, and
+        `"person_accuracy"`, `"person_auc"` for scores with people.
 
     Example:
 
@@ -41,7 +43,50 @@ def method_table(scores_by_model, threshold=0.5):
             )
         metrics = scores.metrics(threshold)
         row.update(all=metrics["accuracy"], auc=metrics["auc"], frame_auc=metrics["frame_auc"])
+        if "person_accuracy" in metrics:
+            row.update(person_accuracy=metrics["person_accuracy"], person_auc=metrics["person_auc"])
         rows.append(row)
+    return rows
+
+
+def person_table(scores, threshold=0.5):
+    """One row per person of every video: the per-person verdicts of `score_bags(persons=True)`.
+
+    Args:
+        scores: `VideoScores` with people (`person_ids`, `person_probabilities`).
+        threshold: probability from which a person is called fake.
+
+    Returns:
+        List of dicts `{"video_id", "person" (index in the bag), "faces", "label" (0, 1, or -1
+        unknown: `person_labels`), "fake_probability", "predicted"}`.
+
+    Example:
+
+    >>> person_table(score_bags(model, "bags/test", persons=True))[:1]  # doctest: +SKIP
+    [{'video_id': 'clip000', 'person': 0, 'faces': 8, 'label': 0, 'fake_probability': 0.12, ...}]
+    """
+    if scores.person_probabilities is None:
+        raise ValueError("these scores have no people: use score_bags(..., persons=True)")
+    rows = []
+    for video_id, face_labels, ids, probabilities in zip(
+        scores.video_ids,
+        scores.face_labels,
+        scores.person_ids,
+        scores.person_probabilities,
+        strict=True,
+    ):
+        labels = person_labels(face_labels, ids)
+        for person, probability in enumerate(probabilities):
+            rows.append(
+                {
+                    "video_id": video_id,
+                    "person": person,
+                    "faces": int(np.sum(np.asarray(ids) == person)),
+                    "label": int(labels[person]),
+                    "fake_probability": float(probability),
+                    "predicted": int(probability >= threshold),
+                }
+            )
     return rows
 
 

@@ -6,7 +6,7 @@ import pathlib
 
 import numpy as np
 
-from smil_keras.evaluation.metrics import frame_auc, video_metrics
+from smil_keras.evaluation.metrics import frame_auc, person_metrics, video_metrics
 
 
 @dataclasses.dataclass
@@ -24,6 +24,10 @@ class VideoScores:
         attention: per video, the `(m_i,)` S-MIL attention weights.
         frame_scores: per video, the `(m_i,)` score of each face fed alone (`frame_model`):
             the paper's frame-level evaluation (sec. 4.4, Table 2 bottom).
+        person_ids: per video, the `(m_i,)` person index of each face, or `None` when the
+            bags were scored without people (`score_bags(persons=False)`).
+        person_probabilities: per video, the `(P_i,)` fake probability of each person
+            (`explain_model`'s ``"person_probability"``), or `None`.
 
     Example:
 
@@ -40,6 +44,8 @@ class VideoScores:
     face_probabilities: list
     attention: list
     frame_scores: list
+    person_ids: list | None = None
+    person_probabilities: list | None = None
 
     def __len__(self):
         return len(self.video_ids)
@@ -60,6 +66,10 @@ class VideoScores:
             face_probabilities=pick(self.face_probabilities),
             attention=pick(self.attention),
             frame_scores=pick(self.frame_scores),
+            person_ids=None if self.person_ids is None else pick(self.person_ids),
+            person_probabilities=(
+                None if self.person_probabilities is None else pick(self.person_probabilities)
+            ),
         )
 
     def fake_fractions(self):
@@ -71,11 +81,19 @@ class VideoScores:
         return np.asarray(fractions)
 
     def metrics(self, threshold=0.5):
-        """Video accuracy (mean of real and fake accuracies), video AUC and frame AUC."""
-        return {
+        """Video accuracy (mean of real and fake accuracies), video AUC and frame AUC, and with
+        people the person accuracy and AUC (`person_metrics`)."""
+        metrics = {
             **video_metrics(self.labels, self.probabilities, threshold),
             "frame_auc": frame_auc(self.face_labels, self.frame_scores),
         }
+        if self.person_probabilities is not None:
+            metrics.update(
+                person_metrics(
+                    self.face_labels, self.person_ids, self.person_probabilities, threshold
+                )
+            )
+        return metrics
 
     def to_csv(self, path, threshold=0.5):
         """Writes one row per video: id, label, method, probability, prediction, faces."""
