@@ -52,6 +52,12 @@ def register(subparsers):
     parser.add_argument(
         "--batch-size", type=console.positive_int, default=8, help="videos per forward pass (8)"
     )
+    parser.add_argument(
+        "--persons",
+        action="store_true",
+        help="order each bag person by person (tracks) and add person-level accuracy and AUC "
+        "where faces carry labels (as a model trained with persons=true sees its bags)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -77,6 +83,7 @@ def run(args):
             threshold=args.threshold,
             frame_counts=args.frames,
             batch_size=args.batch_size,
+            persons=args.persons,
         )
     except (OSError, ValueError) as error:
         console.print_error("evaluate", error)
