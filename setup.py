@@ -44,7 +44,7 @@ setup(
             "av>=12",
             "nbclient>=0.10",
             "ipykernel>=6",
-            "ray>=2.40",  # the Ray engines' tests (smil extract / smil predict --engine ray)
+            "ray[data]>=2.60",  # the Ray engines' tests (smil extract / smil predict --engine ray)
         ],
         "notebooks": [
             "jupyterlab>=4",
@@ -54,7 +54,7 @@ setup(
             "scikit-learn>=1.4",
         ],
         # `smil extract --engine ray` (smil_keras.bags.ray_engine); the core never imports it.
-        "ray": ["ray>=2.40"],
+        "ray": ["ray[data]>=2.60"],
     },
     entry_points={"console_scripts": ["smil=smil_keras.cli.main:main"]},
     classifiers=[

@@ -1,38 +1,32 @@
-"""`score_videos(..., engine="ray")`: videos scored on a Ray cluster, one video per task.
+"""`score_videos(..., engine="ray")`: videos scored with Ray Data, a few videos per row.
 
 Ray is an optional dependency (`pip install "smil-keras[ray]"`); only this module and
 `smil_keras.bags.ray_engine` import it, and only `score_videos(engine="ray")` imports this one.
 
-Ray actors, not Ray Data: the output is one line per video written as soon as the video is
-scored, so every video has to be its own unit of work. A Ray Data pipeline
-(`from_items(...).map_batches(Scorer, compute=ActorPoolStrategy(size=n))`) hands its results
-back a block at a time, so that needs one block per video, which cost about 11 ms of driver
-time per video here (20,000 paths: 21 s to build the blocks, 191 s to stream them through two
-no-op actors) against under 1 ms for an actor pool fed one path per task; and a worker that dies
-on a video (a crash in a decoder, memory) ends the whole Ray Data job unless failed blocks are
-ignored process-wide (`DataContext.max_errored_blocks`), while here the video is known and
-reported. The extraction engine (`bags/ray_engine.py`) uses actors too.
+The pipeline is `ray_engine.run_on_ray`'s: a dataset of chunks of `VIDEOS_PER_ROW` videos, one
+block each, mapped by `_ChunkScorer` actors (the model loaded once per actor), whose results the
+driver writes as each chunk finishes (streaming execution). Chunks, not single videos: Ray Data
+costs the driver about 9 ms of CPU per block (8.7 ms per video with one video per block, against
+0.5 ms for plain Ray actors fed one video per task; benchmarks/RESULTS.md, scale-out), and a
+chunk of `VIDEOS_PER_ROW` videos brings that to about 1 ms per video, against seconds of
+decoding and detection. A chunk whose worker dies on every try is dropped and the job goes on;
+its videos are then scored again one per row, so the video that kills its worker is the only
+one reported.
 """
 
-import collections
+import json
 import logging
+import math
 
+import smil_keras.bags.ray_engine as ray_engine
 from smil_keras.bags.extract_to_shards import _detector_spec
 from smil_keras.evaluation.exported_detector import load_scoring_model
 from smil_keras.evaluation.video_predictor import VideoPredictor
 
-try:
-    import ray
-except ImportError as error:
-    raise ImportError(
-        'engine="ray" needs Ray, an optional dependency: pip install "smil-keras[ray]"'
-    ) from error
-
 logger = logging.getLogger(__name__)
 
-# A video whose worker dies (a crash, out of memory, a node lost) is tried this many more times,
-# each on a new worker, before it is reported as not scored.
-RETRIES = 2
+# Videos per row (unit of work) of the Ray Data pipeline, at most.
+VIDEOS_PER_ROW = 8
 
 
 def score_with_ray(
@@ -50,13 +44,15 @@ def score_with_ray(
     address=None,
     worker_logs=True,
 ):
-    """Scores `videos` with `workers` Ray actors; `on_result(result)` runs in this process, the
-    driver, as each video is scored (in the order they finish).
+    """Scores `videos` with `workers` Ray Data actors; `on_result(result)` runs in this process,
+    the driver, for each video as its chunk finishes (in the order the chunks finish).
 
     Each actor (one CPU, and `gpus_per_worker` GPUs) loads the model and builds its face
-    detector once, then scores one video per task with `VideoPredictor.predict_iter` (a bad
-    video is a result with its status and reason, never an error). A worker that dies is
-    replaced by a new one, and the video it was scoring is tried again, `RETRIES` more times.
+    detector once, then scores chunks of up to `VIDEOS_PER_ROW` videos with
+    `VideoPredictor.predict_iter` (a bad video is a result with its status and reason, never an
+    error). A worker that dies is restarted and its chunk tried again, `ray_engine.RETRIES`
+    more times; a chunk whose worker died on every try is scored again one video per row, and a
+    video whose worker still dies on every try is reported.
 
     Args:
         videos: video paths, each seen by every node of the cluster.
@@ -69,7 +65,8 @@ def score_with_ray(
         gpus_per_worker: GPUs each actor takes (0: CPU only).
         address: the Ray cluster to join (`"auto"`, `"HOST:PORT"`); `None` starts a local one
             (unless Ray is already initialised in this process, which is then used).
-        worker_logs: show the workers' output here (Ray's `log_to_driver`).
+        worker_logs: show the workers' output here (Ray's `log_to_driver`, TensorFlow's
+            start-up lines, Ray Data's logs).
 
     Returns:
         `{video: reason}` for the videos that have no result because their worker died on each
@@ -81,16 +78,6 @@ def score_with_ray(
     """
     if not videos:
         return {}
-    started = not ray.is_initialized()
-    if started:
-        ray.init(
-            address=address,
-            include_dashboard=False,
-            logging_level=logging.WARNING,
-            log_to_driver=worker_logs,
-        )
-    elif address is not None:
-        logger.warning("Ray is already initialised in this process; address %r is ignored", address)
     settings = {
         "model": str(model),
         "detector_spec": _detector_spec(face_detector),
@@ -98,65 +85,39 @@ def score_with_ray(
         "visualize": (None if visualize_dir is None else str(visualize_dir), gradcam_faces),
         "limit_threads": not gpus_per_worker,
     }
-    # One video in flight per actor, so a dead actor names the video it died on; it is replaced
-    # by a new actor (Ray's own restarts would hand the next video to a restarting actor).
-    worker = ray.remote(num_cpus=1, num_gpus=gpus_per_worker, max_restarts=0)(_VideoScorer)
-    pending = collections.deque(videos)
-    tries = collections.Counter()
-    running = {}  # task -> (actor, video)
-
-    def give_work(actor):
-        if pending:
-            video = pending.popleft()
-            tries[video] += 1
-            running[actor.score.remote(video)] = (actor, video)
-
-    actors = [worker.remote(**settings) for _ in range(min(workers, len(videos)))]
-    not_scored = {}
-    try:
-        for actor in actors:
-            give_work(actor)
-        while running:
-            (done,), _ = ray.wait(list(running), num_returns=1)
-            actor, video = running.pop(done)
-            try:
-                result = ray.get(done)
-            except ray.exceptions.RayActorError as error:
-                reason = _last_line(error)
-                if error.actor_init_failed:
-                    raise RuntimeError(f"the Ray workers could not start: {reason}") from None
-                logger.warning("%s: the Ray worker scoring it died (%s)", video, reason)
-                if tries[video] <= RETRIES:
-                    pending.appendleft(video)
-                else:
-                    count = f"{tries[video]} {'try' if tries[video] == 1 else 'tries'}"
-                    not_scored[video] = (
-                        f"not scored: the Ray worker scoring it died, {count} (a crash, out of "
-                        f"memory or a lost node: {reason}); run again to retry it"
-                    )
-                ray.kill(actor)
-                actors.remove(actor)
-                actor = worker.remote(**settings)
-                actors.append(actor)
-            else:
-                on_result(result)
-            give_work(actor)
-    finally:
-        for actor in actors:
-            ray.kill(actor)
-        if started:
-            ray.shutdown()
-    return not_scored
+    left = list(videos)
+    per_row = min(VIDEOS_PER_ROW, math.ceil(len(videos) / workers))
+    with ray_engine.ray_session(address, worker_logs):
+        for size in sorted({per_row, 1}, reverse=True):  # then one per row: who killed it
+            if not left:
+                break
+            chunks = [{"videos": left[start : start + size]} for start in range(0, len(left), size)]
+            outputs = ray_engine.run_on_ray(
+                chunks,
+                _ChunkScorer,
+                settings,
+                workers=workers,
+                gpus_per_worker=gpus_per_worker,
+                worker_logs=worker_logs,
+            )
+            scored = set()
+            for output in outputs:
+                scored.update(json.loads(output["videos"]))
+                for result in json.loads(output["results"]):
+                    on_result(result)
+            left = [video for video in left if video not in scored]
+    reason = (
+        f"not scored: the Ray worker scoring it died on each of {ray_engine.RETRIES + 1} tries "
+        "(a crash, out of memory or a lost node); run again to retry it"
+    )
+    for video in left:
+        logger.warning("%s: %s", video, reason)
+    return dict.fromkeys(left, reason)
 
 
-def _last_line(error):
-    """The last line of a Ray error: the exception raised in the worker, without its traceback."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[-1] if lines else type(error).__name__
-
-
-class _VideoScorer:
-    """A Ray actor: loads the model and builds the face detector once, then scores videos."""
+class _ChunkScorer:
+    """A Ray Data worker (an actor): loads the model and builds the face detector once, then
+    scores chunks of videos, one per batch."""
 
     def __init__(self, model, detector_spec, predictor, visualize, limit_threads):
         if limit_threads:
@@ -167,9 +128,11 @@ class _VideoScorer:
         )
         self.visualize_dir, self.gradcam_faces = visualize
 
-    def score(self, video):
-        (result,) = self.predictor.predict_iter([video], self.visualize_dir, self.gradcam_faces)
-        return result
+    def __call__(self, batch):
+        """Scores the batch's chunk of videos; gives them and their results (JSON), in order."""
+        videos = [str(video) for video in batch["videos"][0]]
+        results = list(self.predictor.predict_iter(videos, self.visualize_dir, self.gradcam_faces))
+        return {"videos": [json.dumps(videos)], "results": [json.dumps(results)]}
 
 
 def _one_thread(model):

@@ -47,8 +47,8 @@ def score_videos(
     while the job runs, and a second job on it gets a `LockedError`.
 
     Engines: `"local"` scores in this process; `"ray"` on a Ray cluster
-    (`smil_keras.evaluation.ray_scoring`, `pip install "smil-keras[ray]"`): `workers` actors,
-    each loading the model once, one video per task. There the videos, the model and `out`'s
+    (`smil_keras.evaluation.ray_scoring`, `pip install "smil-keras[ray]"`): Ray Data on a pool
+    of `workers` actors, each loading the model once, a few videos per row. There the videos, the model and `out`'s
     folder must be paths every node sees, and a video whose worker dies on each try (a crash,
     out of memory) gets an `"error"` result that is *not* written to `out`, so a rerun tries
     it again.

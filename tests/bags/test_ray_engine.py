@@ -3,7 +3,10 @@
 import os
 import sys
 
+import cv2
+import numpy as np
 import pytest
+import tensorflow as tf
 
 from smil_keras.bags import extract_to_shards, read_manifest
 from smil_keras.faces import Face, FaceDetector
@@ -36,6 +39,15 @@ class CentreDetector(FaceDetector):
 
     def get_config(self):
         return {}
+
+
+class CrashOnWhite(CentreDetector):
+    """Kills its process on a white frame, as a crash in a native decoder would."""
+
+    def detect(self, frames):
+        if any(frame.min() > 240 for frame in frames):
+            os._exit(3)
+        return super().detect(frames)
 
 
 def frame_parity(record):  # an `annotate` hook, run in the actors
@@ -110,3 +122,41 @@ def test_ray_resumes_a_run_killed_inside_a_range_per_video(fixtures_dir, tmp_pat
     resumed = extract_to_shards(inputs, tmp_path / "resumed", engine="ray", **options)
     assert resumed == whole and not journal.exists()
     assert shard_bytes(tmp_path / "resumed") == shard_bytes(tmp_path / "whole")
+
+
+@pytest.mark.slow  # worker deaths and restarts: each restart imports TensorFlow
+def test_a_video_that_kills_its_worker_is_an_error_row_and_the_rest_goes_on(
+    fixtures_dir, tmp_path, local_ray, monkeypatch
+):
+    from smil_keras.bags import ray_engine
+
+    monkeypatch.setattr(ray_engine, "RETRIES", 1)  # each try restarts the worker: seconds
+    white = tmp_path / "white.mp4"
+    writer = cv2.VideoWriter(str(white), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 64))
+    for _ in range(6):
+        writer.write(np.full((64, 64, 3), 255, np.uint8))
+    writer.release()
+    options = dict(num_frames=2, size=32, videos_per_shard=2, progress=False)
+    inputs = [fixtures_dir / ORIGINAL, white, fixtures_dir / FAKE]
+    rows = extract_to_shards(
+        inputs, tmp_path / "ray", engine="ray", workers=2, detector=CrashOnWhite(), **options
+    )
+    assert [row.status for row in rows] == ["ok", "error", "ok"]
+    assert "the Ray worker extracting it died on each of 2 tries" in rows[1].reason
+    assert read_manifest(tmp_path / "ray") == rows
+    # The other videos' bags are the local engine's, byte for byte.
+    local = extract_to_shards(
+        [fixtures_dir / ORIGINAL, fixtures_dir / FAKE],
+        tmp_path / "local",
+        detector=CentreDetector(),
+        **options,
+    )
+    assert [row.status for row in local] == ["ok", "ok"]
+
+    def records(folder):
+        shards = [str(path) for path in sorted(folder.glob("*.tfrecord"))]
+        return [record.numpy() for record in tf.data.TFRecordDataset(shards)]
+
+    assert records(tmp_path / "ray") == records(tmp_path / "local")
+    # A rerun finds every range done, the error row included.
+    assert extract_to_shards(inputs, tmp_path / "ray", engine="ray", **options) == rows
