@@ -48,10 +48,10 @@ def score_videos(
 
     Engines: `"local"` scores in this process; `"ray"` on a Ray cluster
     (`smil_keras.evaluation.ray_scoring`, `pip install "smil-keras[ray]"`): Ray Data on a pool
-    of `workers` actors, each loading the model once, a few videos per row. There the videos, the model and `out`'s
-    folder must be paths every node sees, and a video whose worker dies on each try (a crash,
-    out of memory) gets an `"error"` result that is *not* written to `out`, so a rerun tries
-    it again.
+    of `workers` actors, each loading the model once, a few videos per row. There the videos,
+    the model and `out`'s folder must be paths every node sees, and a video whose worker dies on
+    each try (a crash, out of memory) gets an `"error"` result that is *not* written to `out`,
+    so a rerun tries it again.
 
     Args:
         inputs: video files, folders (searched for videos) or list files (`find_videos`).
