@@ -43,11 +43,16 @@ class PersonScores(keras.layers.Layer):
             "person_mask": present,
         }
 
+    def compute_output_shape(self, scores_shape, person_ids_shape, mask_shape=None):
+        shape = tuple(person_ids_shape)
+        return {"person_probability": shape, "person_mask": shape}
+
     def compute_output_spec(self, scores, person_ids, mask=None):
         check_person_ids(self, person_ids, mask)
+        shapes = self.compute_output_shape(scores.shape, person_ids.shape)
         return {
-            "person_probability": keras.KerasTensor(person_ids.shape, dtype="float32"),
-            "person_mask": keras.KerasTensor(person_ids.shape, dtype="bool"),
+            "person_probability": keras.KerasTensor(shapes["person_probability"], dtype="float32"),
+            "person_mask": keras.KerasTensor(shapes["person_mask"], dtype="bool"),
         }
 
     def compute_mask(self, inputs, previous_mask=None):

@@ -53,14 +53,15 @@ class PersonSubBags(keras.layers.Layer):
         sub_masks = ops.reshape(person_masks(person_ids, mask), (-1, size))
         return sub_bags, sub_masks
 
+    def compute_output_shape(self, inputs_shape, person_ids_shape, mask_shape=None):
+        batch, size = person_ids_shape
+        sub_batch = None if batch is None or size is None else batch * size
+        return (sub_batch, *inputs_shape[1:]), (sub_batch, size)
+
     def compute_output_spec(self, inputs, person_ids, mask=None):
         check_person_ids(self, person_ids, mask)
-        batch, size = person_ids.shape
-        sub_batch = None if batch is None or size is None else batch * size
-        return (
-            keras.KerasTensor((sub_batch, *inputs.shape[1:]), dtype=inputs.dtype),
-            keras.KerasTensor((sub_batch, size), dtype="bool"),
-        )
+        bags, masks = self.compute_output_shape(inputs.shape, person_ids.shape)
+        return keras.KerasTensor(bags, dtype=inputs.dtype), keras.KerasTensor(masks, dtype="bool")
 
     def compute_mask(self, inputs, previous_mask=None):
         return None

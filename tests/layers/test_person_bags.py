@@ -88,3 +88,20 @@ def test_symbolic_shapes_and_config_round_trip():
 def test_bad_person_ids_are_refused_with_what_is_expected(person_ids, mask, message):
     with pytest.raises(ValueError, match="bad person_ids for layer .*" + message):
         PersonSubBags()(np.zeros((*person_ids.shape[:2], 3), "float32"), person_ids, mask=mask)
+
+
+def test_compute_output_shape_gives_the_eager_shapes():
+    ids = np.array([[0, 1, 0, -1], [0, 0, 1, 2]])
+    mask = ids >= 0
+    bags = np.random.default_rng(3).normal(size=(2, 4, 5)).astype("float32")
+    sub_bags, sub_masks = PersonSubBags()(bags, ids, mask=mask)
+    expected = ((8, 4, 5), (8, 4))
+    assert (tuple(sub_bags.shape), tuple(sub_masks.shape)) == expected
+    assert PersonSubBags().compute_output_shape(bags.shape, ids.shape) == expected
+    assert PersonSubBags().compute_output_shape((None, None, 5), (None, None)) == (
+        (None, None, 5),
+        (None, None),
+    )
+    scores = PersonScores()(np.full((8, 1), 0.5, "float32"), ids, mask=mask)
+    shapes = PersonScores().compute_output_shape((8, 1), ids.shape)
+    assert shapes == {key: tuple(value.shape) for key, value in scores.items()}
