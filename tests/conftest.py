@@ -8,10 +8,31 @@ with a clear message when the folder is absent.
 import os
 import pathlib
 
+import numpy as np
 import pytest
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 FIXTURES = pathlib.Path(os.environ.get("SMIL_FIXTURES", REPO_ROOT.parent / "shared" / "fixtures"))
+
+
+def _write_random_bags(folder, labels, size, per_shard=None, prefix="bags", seed=0):
+    from smil_keras.bags import BagRecord, BagShardWriter  # TensorFlow: only where used
+
+    rng = np.random.default_rng(seed)
+    with BagShardWriter(folder, prefix, videos_per_shard=per_shard or len(labels)) as writer:
+        for b, label in enumerate(labels):
+            crops = list(rng.integers(0, 256, (3, size, size, 3), dtype=np.uint8))
+            writer.write(BagRecord(f"{prefix}{b}", f"{prefix}{b}.mp4", crops, label=label))
+    return [pathlib.Path(shard) for shard in writer.shards]
+
+
+@pytest.fixture(scope="session")
+def write_random_bags():
+    """The function ``write_random_bags(folder, labels, size, per_shard=None, prefix="bags",
+    seed=0)``: one bag of 3 random ``size`` x ``size`` faces per label (1 fake, 0 real, -1
+    unknown), ``per_shard`` bags a shard (all in one by default), named ``{prefix}{index}``;
+    returns the shard paths in order. The tiny trainings' data."""
+    return _write_random_bags
 
 
 @pytest.fixture(scope="session")

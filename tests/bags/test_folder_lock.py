@@ -38,6 +38,18 @@ class CentreDetector(FaceDetector):
         ]
 
 
+def extract_original(fixtures_dir, out):
+    """`extract_to_shards` of the FF++ original into `out`: 2 frames, the centre as the face."""
+    return extract_to_shards(
+        [fixtures_dir / ORIGINAL],
+        out,
+        num_frames=2,
+        size=32,
+        detector=CentreDetector(),
+        progress=False,
+    )
+
+
 def wait_for(condition, what):
     deadline = time.monotonic() + TIMEOUT
     while not condition():
@@ -48,14 +60,7 @@ def wait_for(condition, what):
 def test_a_second_writer_in_the_same_process_is_refused_naming_the_holder(fixtures_dir, tmp_path):
     out = tmp_path / "bags"
     with FolderLock(out, "extract.lock"), pytest.raises(LockedError) as caught:
-        extract_to_shards(
-            [fixtures_dir / ORIGINAL],
-            out,
-            num_frames=2,
-            size=32,
-            detector=CentreDetector(),
-            progress=False,
-        )
+        extract_original(fixtures_dir, out)
     message = str(caught.value)
     assert (
         str(out) in message and f"process {os.getpid()} on host {socket.gethostname()}" in message
@@ -63,14 +68,7 @@ def test_a_second_writer_in_the_same_process_is_refused_naming_the_holder(fixtur
     assert "since" in message
     assert sorted(os.listdir(out)) == []  # nothing written, and the lock file is gone
     # Released, the folder takes a writer again.
-    rows = extract_to_shards(
-        [fixtures_dir / ORIGINAL],
-        out,
-        num_frames=2,
-        size=32,
-        detector=CentreDetector(),
-        progress=False,
-    )
+    rows = extract_original(fixtures_dir, out)
     assert [row.status for row in rows] == ["ok"] and "extract.lock" not in os.listdir(out)
 
 
@@ -157,27 +155,13 @@ def test_a_lock_left_by_a_killed_process_is_taken_over_with_a_warning(
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(LockedError, match=f"process {holder.pid} on host"):
-            extract_to_shards(
-                [fixtures_dir / ORIGINAL],
-                out,
-                num_frames=2,
-                size=32,
-                detector=CentreDetector(),
-                progress=False,
-            )
+            extract_original(fixtures_dir, out)
     finally:
         holder.send_signal(signal.SIGKILL)  # as a crash would: the lock file stays behind
         holder.wait()
     assert json.loads((out / "extract.lock").read_text())["pid"] == holder.pid
     with caplog.at_level(logging.WARNING, logger="smil_keras.bags.folder_lock"):
-        rows = extract_to_shards(
-            [fixtures_dir / ORIGINAL],
-            out,
-            num_frames=2,
-            size=32,
-            detector=CentreDetector(),
-            progress=False,
-        )
+        rows = extract_original(fixtures_dir, out)
     assert [row.status for row in rows] == ["ok"]
     (warning,) = [r for r in caplog.records if r.name == "smil_keras.bags.folder_lock"]
     assert "stale lock" in warning.getMessage() and f"process {holder.pid}" in warning.getMessage()

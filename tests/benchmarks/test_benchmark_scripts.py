@@ -4,7 +4,6 @@ Timings are never asserted (they depend on the machine and its load); these test
 scripts working while the library's API moves.
 """
 
-import importlib.util
 import pathlib
 import re
 import subprocess
@@ -16,21 +15,14 @@ import pytest
 BENCHMARKS = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def table_rows(text):
     """The body rows of the Markdown table in `text`, as lists of cell strings."""
     lines = [line for line in text.splitlines() if line.startswith("|")]
     return [[cell.strip(" *") for cell in line.strip("|").split("|")] for line in lines[2:]]
 
 
-def test_train_speed_prints_detector_and_bare_backbone_rates(capsys):
-    load_script("train_speed").main(
+def test_train_speed_prints_detector_and_bare_backbone_rates(load_benchmark, capsys):
+    load_benchmark("train_speed").main(
         [
             "--backbone",
             "tiny",
@@ -60,11 +52,11 @@ def test_train_speed_prints_detector_and_bare_backbone_rates(capsys):
 
 @pytest.mark.slow
 def test_predict_speed_times_every_stage_of_a_real_video(
-    fixtures_dir, capsys, monkeypatch, tmp_path
+    load_benchmark, fixtures_dir, capsys, monkeypatch, tmp_path
 ):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     video = fixtures_dir / "videos" / "dfdc" / "real" / "lynaeydofd.mp4"
-    load_script("predict_speed").main(
+    load_benchmark("predict_speed").main(
         [
             "--video",
             str(video),
@@ -88,9 +80,11 @@ def test_predict_speed_times_every_stage_of_a_real_video(
 
 
 @pytest.mark.slow
-def test_memory_use_measures_training_in_fresh_processes(capsys, monkeypatch, tmp_path):
+def test_memory_use_measures_training_in_fresh_processes(
+    load_benchmark, capsys, monkeypatch, tmp_path
+):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    load_script("memory_use").main(
+    load_benchmark("memory_use").main(
         [
             "--jobs",
             "train",
@@ -126,8 +120,8 @@ def check_pipeline_rows(rows, threads, configurations):
         assert len(row[5].split(",")) == 2  # one ratio per round
 
 
-def test_pipeline_speed_compares_every_configuration_with_raw_decoding(capsys):
-    load_script("pipeline_speed").main(
+def test_pipeline_speed_compares_every_configuration_with_raw_decoding(load_benchmark, capsys):
+    load_benchmark("pipeline_speed").main(
         ["--bags", "4", "--seconds", "0.05", "--rounds", "2", "--warmup", "0.05", "--no-isolate"]
     )
     out = capsys.readouterr().out
@@ -135,8 +129,8 @@ def test_pipeline_speed_compares_every_configuration_with_raw_decoding(capsys):
     check_pipeline_rows(table_rows(out), [1, 2], 5)  # 5 configurations, 1 and 2 parallel calls
 
 
-def test_pipeline_speed_measures_each_configuration_in_a_fresh_process(capsys):
-    load_script("pipeline_speed").main(
+def test_pipeline_speed_measures_each_configuration_in_a_fresh_process(load_benchmark, capsys):
+    load_benchmark("pipeline_speed").main(
         [
             "--bags",
             "4",
@@ -216,13 +210,13 @@ def test_gpu_checks_script_scores_and_extracts_videos_on_jax(
     assert row[0].startswith("480p") and row[-1].split(" / ")[1] == "0"  # no face missed
 
 
-def test_train_profile_counts_kernels_on_the_device_streams_only(tmp_path):
+def test_train_profile_counts_kernels_on_the_device_streams_only(load_benchmark, tmp_path):
     # A Perfetto trace as JAX writes it: the GPU's "XLA Modules" row spans the kernels that its
     # stream rows hold, and host rows hold Python; only the streams' kernels count.
     import gzip
     import json
 
-    profile = load_script("train_profile")
+    profile = load_benchmark("train_profile")
     meta = [
         {"ph": "M", "name": "process_name", "pid": 1, "args": {"name": "/host:CPU"}},
         {"ph": "M", "name": "process_name", "pid": 2, "args": {"name": "/device:GPU:0 (pid 2)"}},

@@ -1,21 +1,14 @@
 """`benchmarks/mil_sequences.py`: sequence bags as the issue defines them, and a smoke run."""
 
-import importlib.util
 import json
-import pathlib
 
 import numpy as np
 import pytest
 
-SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "mil_sequences.py"
-
 
 @pytest.fixture(scope="module")
-def script():
-    spec = importlib.util.spec_from_file_location("mil_sequences", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def script(load_benchmark):
+    return load_benchmark("mil_sequences")
 
 
 def test_positive_bags_hold_k_targets_in_one_run_or_scattered_negatives_none(script):

@@ -1,19 +1,11 @@
 """`benchmarks/partial_attacks.py`: no person in both splits, and a smoke run on real photos."""
 
-import importlib.util
-import pathlib
-
 import pytest
-
-SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "partial_attacks.py"
 
 
 @pytest.fixture(scope="module")
-def script():
-    spec = importlib.util.spec_from_file_location("partial_attacks", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def script(load_benchmark):
+    return load_benchmark("partial_attacks")
 
 
 def test_splits_share_no_identity_and_no_file(script):

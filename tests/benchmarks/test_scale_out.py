@@ -4,26 +4,16 @@ Timings are never asserted (the machine is shared); only that each table has its
 that its numbers are numbers.
 """
 
-import importlib.util
 import math
-import pathlib
 import tempfile
 
 import pytest
 
-BENCHMARKS = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
 SMOKE_VIDEOS = [
     "videos/ffpp/original_sequences/youtube/c23/videos/519.mp4",
     "videos/ffpp/manipulated_sequences/Deepfakes/c23/videos/519_515.mp4",
     "videos/ffpp/original_sequences/youtube/c23/videos/634.mp4",
 ]
-
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def tables(text):
@@ -46,12 +36,12 @@ def number(cell):
 
 @pytest.mark.slow
 def test_smoke_run_prints_extraction_ray_costs_training_and_projection(
-    fixtures_dir, capsys, monkeypatch, tmp_path
+    load_benchmark, fixtures_dir, capsys, monkeypatch, tmp_path
 ):
     pytest.importorskip("ray", reason='Ray is not installed (pip install "smil-keras[ray]")')
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # its work folder
     videos = [str(fixtures_dir / video) for video in SMOKE_VIDEOS]
-    load_script("scale_out").main(["--smoke", "--videos", *videos, "--machines", "1", "8"])
+    load_benchmark("scale_out").main(["--smoke", "--videos", *videos, "--machines", "1", "8"])
     found = tables(capsys.readouterr().out)
 
     extraction = found["Extraction: videos per second"]

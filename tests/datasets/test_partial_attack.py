@@ -1,4 +1,5 @@
-"""Synthetic partial attacks: pixels change exactly where the labels say a face is fake."""
+"""Synthetic partial attacks, from the embedded photo, a video or photo files: pixels change
+exactly where the labels say a face is fake, and bag faces carry those labels."""
 
 import csv
 
@@ -161,12 +162,41 @@ def test_dataset_files_agree_and_are_deterministic(tmp_path):
         assert rows_a == _rows(tmp_path / "b" / name)
 
 
+def assert_bag_faces_take_the_label_of_the_box_they_overlap(result):
+    """Checks the bags of a `make_partial_attack_dataset` result against its faces.csv: one bag
+    per clip, with the clip's label; in a fake clip each face takes the label of the known face
+    of its frame it overlaps most (IoU >= 0.3), or -1 (another person, unknown); in a real clip
+    every face is 0. Returns the bags by video id."""
+    from smil_keras.bags import read_bags
+    from smil_keras.faces import box_iou
+
+    faces = _rows(f"{result.root}/faces.csv")
+    bags = {bag.video_id: bag for bag in read_bags(result.shards)}
+    assert set(bags) == {entry.video_id for entry in result.entries}
+    for entry in result.entries:
+        bag = bags[entry.video_id]
+        assert bag.label == entry.label and bag.crops[0] is not None
+        known = [f for f in faces if f["video"] == f"videos/{entry.video_id}.mp4"]
+        for index, box, label in zip(bag.frame_indices, bag.boxes, bag.face_labels, strict=True):
+            if not entry.label:
+                assert label == 0
+                continue
+            overlaps = [
+                (box_iou(tuple(box), tuple(int(f[k]) for k in "xywh")), int(f["label"]))
+                for f in known
+                if int(f["frame"]) == index
+            ]
+            best = max(overlaps, default=(0.0, -1))
+            assert label == (best[1] if best[0] >= 0.3 else -1)
+    return bags
+
+
 @pytest.mark.slow
 def test_default_dataset_bags_carry_the_face_labels(tmp_path, fixtures_dir):
     """MTCNN finds the synthetic faces again; each bag face takes the label of the box it
     overlaps."""
     from smil_keras.bags import read_bags
-    from smil_keras.faces import MTCNNDetector, box_iou
+    from smil_keras.faces import MTCNNDetector
 
     detector = MTCNNDetector()
     data = make_partial_attack_dataset(
@@ -190,26 +220,7 @@ def test_default_dataset_bags_carry_the_face_labels(tmp_path, fixtures_dir):
         detector=detector,
     )
     for result in (data, own):
-        faces = _rows(f"{result.root}/faces.csv")
-        bags = {bag.video_id: bag for bag in read_bags(result.shards)}
-        assert set(bags) == {entry.video_id for entry in result.entries}
-        for entry in result.entries:
-            bag = bags[entry.video_id]
-            assert bag.label == entry.label and bag.crops[0] is not None
-            known = [f for f in faces if f["video"] == f"videos/{entry.video_id}.mp4"]
-            for index, box, label in zip(
-                bag.frame_indices, bag.boxes, bag.face_labels, strict=True
-            ):
-                if not entry.label:
-                    assert label == 0
-                    continue
-                overlaps = [
-                    (box_iou(tuple(box), tuple(int(f[k]) for k in "xywh")), int(f["label"]))
-                    for f in known
-                    if int(f["frame"]) == index
-                ]
-                best = max(overlaps, default=(0.0, -1))
-                assert label == (best[1] if best[0] >= 0.3 else -1)
+        bags = assert_bag_faces_take_the_label_of_the_box_they_overlap(result)
         if result is data:
             labels = np.concatenate(
                 [bags[e.video_id].face_labels for e in result.entries if e.label]
@@ -269,3 +280,54 @@ def test_unreadable_source_video_is_logged_and_skipped(tmp_path, caplog):
     assert [(e.video_id, e.label, e.original) for e in data.entries] == [("clip001", 1, str(good))]
     faces = _rows(tmp_path / "out" / "faces.csv")
     assert {(f["x"], f["y"], f["w"], f["h"]) for f in faces} == {("20", "20", "40", "48")}
+
+
+@pytest.mark.slow
+def test_photos_are_animated_in_turn_and_their_bags_labelled_by_the_forged_box(
+    tmp_path, fixtures_dir
+):
+    from smil_keras.faces import MTCNNDetector
+
+    photos = [
+        fixtures_dir / "images" / "face_recognition" / "obama.jpg",
+        fixtures_dir / "images" / "face_recognition" / "biden.jpg",
+    ]
+    data = make_partial_attack_dataset(
+        tmp_path / "out",
+        source=photos,
+        num_videos=4,
+        num_frames=4,
+        seed=3,
+        size=128,
+        crop_size=32,
+        fake_fraction=0.5,
+        detector=MTCNNDetector(),
+    )
+    videos = _rows(f"{data.root}/videos.csv")
+    assert [row["source"] for row in videos] == [str(p.resolve()) for p in photos] * 2
+    assert sorted(int(row["label"]) for row in videos) == [0, 0, 1, 1]
+    faces = _rows(f"{data.root}/faces.csv")
+    assert {(f["video"], f["frame"]) for f in faces} == {
+        (f"videos/clip{i:03d}.mp4", str(t)) for i in range(4) for t in range(4)
+    }  # one known face (the photo's largest) per frame
+    bags = assert_bag_faces_take_the_label_of_the_box_they_overlap(data)
+    assert set(bags) == {f"clip{i:03d}" for i in range(4)}
+
+
+def test_a_photo_without_a_face_loses_its_clips_only(tmp_path, fixtures_dir, caplog):
+    photos = [
+        fixtures_dir / "images" / "negatives" / "dlib_dogs.jpg",
+        fixtures_dir / "images" / "face_recognition" / "biden.jpg",
+    ]
+    with caplog.at_level("ERROR", logger="smil_keras.datasets.partial_attack"):
+        data = make_partial_attack_dataset(
+            tmp_path / "out",
+            source=photos,
+            num_videos=2,
+            num_frames=3,
+            seed=0,
+            size=96,
+            extract=False,
+        )
+    assert [entry.video_id for entry in data.entries] == ["clip001"]
+    assert "dlib_dogs.jpg: skipped (no face found in the photo)" in caplog.text

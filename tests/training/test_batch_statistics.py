@@ -10,7 +10,6 @@ import keras
 import numpy as np
 import pytest
 
-from smil_keras.bags import BagRecord, BagShardWriter
 from smil_keras.data import make_bag_dataset
 from smil_keras.models import build_detector
 from smil_keras.training import (
@@ -113,18 +112,15 @@ def test_max_batches_stops_an_endless_dataset():
 
 
 @pytest.mark.slow
-def test_train_leaves_every_checkpoint_with_the_statistics_of_its_weights(tmp_path):
+def test_train_leaves_every_checkpoint_with_the_statistics_of_its_weights(
+    tmp_path, write_random_bags
+):
     """One batch per epoch (8 bags of 3 faces, no augmentation): evaluation mode of the saved
     model must reproduce training mode on that batch. With moving averages (momentum 0.9,
     2 steps) it did not."""
-    rng = np.random.default_rng(0)
-    folder = tmp_path / "bags"
-    with BagShardWriter(folder, videos_per_shard=8) as writer:
-        for b in range(8):
-            crops = list(rng.integers(0, 256, (3, SIZE, SIZE, 3), dtype=np.uint8))
-            writer.write(BagRecord(f"bag{b}", f"bag{b}.mp4", crops, label=b % 2))
+    shards = [str(shard) for shard in write_random_bags(tmp_path / "bags", [0, 1] * 4, SIZE)]
     config = TrainConfig(
-        train_data=[str(folder)],
+        train_data=shards,
         run_dir=str(tmp_path / "run"),
         variant="s-mil",
         backbone="tiny",
@@ -142,7 +138,7 @@ def test_train_leaves_every_checkpoint_with_the_statistics_of_its_weights(tmp_pa
     )
     result = train(config)
     ((inputs, _),) = list(
-        make_bag_dataset([str(folder)], training=False, batch_size=8, view=result.model.view)
+        make_bag_dataset(shards, training=False, batch_size=8, view=result.model.view)
     )
     for name in ("last.keras", "best.keras"):
         model = keras.saving.load_model(result.run_dir / name)

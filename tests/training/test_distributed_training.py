@@ -23,8 +23,6 @@ import textwrap
 import numpy as np
 import pytest
 
-from smil_keras.bags import BagRecord, BagShardWriter
-
 pytestmark = pytest.mark.slow
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -218,17 +216,11 @@ def assert_same_training(run, reference):
 
 
 @pytest.fixture(scope="module")
-def shards(tmp_path_factory):
+def shards(tmp_path_factory, write_random_bags):
     """2 shards of 4 bags (2 real, 2 fake each) of 3 random faces."""
-    folder = tmp_path_factory.mktemp("bags")
-    rng = np.random.default_rng(0)
-    with BagShardWriter(folder, videos_per_shard=4) as writer:
-        for b in range(8):
-            crops = list(rng.integers(0, 256, (3, SIZE, SIZE, 3), dtype=np.uint8))
-            writer.write(BagRecord(f"bag{b}", f"bag{b}.mp4", crops, label=b % 2))
-    paths = sorted(str(path) for path in folder.glob("*.tfrecord"))
+    paths = write_random_bags(tmp_path_factory.mktemp("bags"), [0, 1] * 4, SIZE, per_shard=4)
     assert len(paths) == 2
-    return paths
+    return [str(path) for path in paths]
 
 
 @pytest.fixture(scope="module")

@@ -8,26 +8,13 @@ of one class only is a logged warning (its AUC is undefined).
 
 import logging
 
-import numpy as np
 import pytest
 
-from smil_keras.bags import BagRecord, BagShardWriter
 from smil_keras.cli.main import main
 from smil_keras.errors import BagFormatError, ConfigError
 from smil_keras.training import TrainConfig, train
 
 SIZE = 32
-
-
-def write_bags(folder, labels, prefix="bags", seed=0):
-    """One shard in `folder` holding a bag of 3 random faces per label; returns the shard path."""
-    rng = np.random.default_rng(seed)
-    with BagShardWriter(folder, prefix=prefix, videos_per_shard=len(labels)) as writer:
-        for b, label in enumerate(labels):
-            crops = list(rng.integers(0, 256, (3, SIZE, SIZE, 3), dtype=np.uint8))
-            writer.write(BagRecord(f"{prefix}{b}", f"{prefix}{b}.mp4", crops, label=label))
-    (shard,) = folder.glob(f"{prefix}-*.tfrecord")
-    return shard
 
 
 def tiny_config(tmp_path, train_data, **changes):
@@ -60,8 +47,8 @@ def test_shards_without_any_bag_are_refused_naming_them(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_a_corrupt_shard_is_refused_naming_it(tmp_path):
-    shard = write_bags(tmp_path / "bags", [0, 1, 0, 1])
+def test_a_corrupt_shard_is_refused_naming_it(tmp_path, write_random_bags):
+    (shard,) = write_random_bags(tmp_path / "bags", [0, 1, 0, 1], SIZE)
     data = bytearray(shard.read_bytes())
     data[len(data) // 2] ^= 0xFF  # one flipped byte inside a record: its checksum fails
     shard.write_bytes(bytes(data))
@@ -71,17 +58,17 @@ def test_a_corrupt_shard_is_refused_naming_it(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_bags_without_a_label_are_refused_naming_the_shard(tmp_path):
-    labelled = write_bags(tmp_path / "bags", [0, 1], prefix="a")
-    unlabelled = write_bags(tmp_path / "bags", [1, -1, 0], prefix="b")
+def test_bags_without_a_label_are_refused_naming_the_shard(tmp_path, write_random_bags):
+    (labelled,) = write_random_bags(tmp_path / "bags", [0, 1], SIZE, prefix="a")
+    (unlabelled,) = write_random_bags(tmp_path / "bags", [1, -1, 0], SIZE, prefix="b")
     with pytest.raises(ConfigError, match="1 training bag") as error:
         train(tiny_config(tmp_path, [str(tmp_path / "bags")]))
     assert str(unlabelled) in str(error.value) and str(labelled) not in str(error.value)
     assert not (tmp_path / "run").exists()
 
 
-def test_training_data_of_one_class_is_refused_with_the_class_counts(tmp_path):
-    shard = write_bags(tmp_path / "bags", [1, 1, 1])
+def test_training_data_of_one_class_is_refused_with_the_class_counts(tmp_path, write_random_bags):
+    (shard,) = write_random_bags(tmp_path / "bags", [1, 1, 1], SIZE)
     with pytest.raises(ConfigError, match="one class only") as error:
         train(tiny_config(tmp_path, [str(shard)]))
     assert "0 real, 3 fake" in str(error.value) and str(shard) in str(error.value)
@@ -90,9 +77,11 @@ def test_training_data_of_one_class_is_refused_with_the_class_counts(tmp_path):
 
 
 @pytest.mark.slow
-def test_one_class_trains_when_allowed_and_validation_of_one_class_is_a_warning(tmp_path, caplog):
-    train_shard = write_bags(tmp_path / "train", [0, 0, 0, 0])
-    val_shard = write_bags(tmp_path / "val", [1, 1], seed=1)
+def test_one_class_trains_when_allowed_and_validation_of_one_class_is_a_warning(
+    tmp_path, write_random_bags, caplog
+):
+    (train_shard,) = write_random_bags(tmp_path / "train", [0, 0, 0, 0], SIZE)
+    (val_shard,) = write_random_bags(tmp_path / "val", [1, 1], SIZE, seed=1)
     config = tiny_config(
         tmp_path, [str(train_shard)], val_data=[str(val_shard)], allow_one_class=True
     )
@@ -116,8 +105,10 @@ def test_one_class_trains_when_allowed_and_validation_of_one_class_is_a_warning(
         ("epochs=ten", "got 'ten' (str)"),
     ],
 )
-def test_cli_wrong_config_value_is_one_line_and_exit_2(tmp_path, capsys, setting, shown):
-    shard = write_bags(tmp_path / "bags", [0, 1])
+def test_cli_wrong_config_value_is_one_line_and_exit_2(
+    tmp_path, write_random_bags, capsys, setting, shown
+):
+    (shard,) = write_random_bags(tmp_path / "bags", [0, 1], SIZE)
     code, err = run_cli(
         ["train", "--train", str(shard), "--run-dir", str(tmp_path / "run"), "--set", setting],
         capsys,

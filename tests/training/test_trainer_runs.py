@@ -1,14 +1,14 @@
 """What a run gives back: a killed run resumes only with its own settings, the returned model is
 the best epoch's, and the detector carries the view it was trained on.
 
-Tiny detectors (tiny backbone, 32 px faces, 4 filters) on 8 bags of random faces, 1-2 epochs.
+Tiny detectors (tiny backbone, 32 px faces, 4 filters) on 8 bags of random faces, 1-2 epochs;
+the two runs that diverge at epoch 1 serve the best-epoch and the view tests.
 """
 
 import keras
 import numpy as np
 import pytest
 
-from smil_keras.bags import BagRecord, BagShardWriter
 from smil_keras.errors import ConfigError
 from smil_keras.faces import FaceView
 from smil_keras.training import TrainConfig, read_history, train
@@ -43,15 +43,11 @@ class DivergeAt(keras.callbacks.Callback):
 
 
 @pytest.fixture(scope="module")
-def shards(tmp_path_factory):
-    """One shard of 8 bags (4 real, 4 fake) of 3 random faces each."""
-    folder = tmp_path_factory.mktemp("bags")
-    rng = np.random.default_rng(0)
-    with BagShardWriter(folder, videos_per_shard=8) as writer:
-        for b in range(8):
-            crops = list(rng.integers(0, 256, (3, SIZE, SIZE, 3), dtype=np.uint8))
-            writer.write(BagRecord(f"bag{b}", f"bag{b}.mp4", crops, label=b % 2))
-    return [str(path) for path in sorted(folder.glob("*.tfrecord"))]
+def shards(tmp_path_factory, write_random_bags):
+    """One shard of 8 bags (4 real, 4 fake) of 3 random faces."""
+    return [
+        str(shard) for shard in write_random_bags(tmp_path_factory.mktemp("bags"), [0, 1] * 4, SIZE)
+    ]
 
 
 def tiny_config(run_dir, shards, **changes):
@@ -109,14 +105,24 @@ def test_resuming_with_other_settings_is_refused_naming_each_field(tmp_path, sha
     assert (tmp_path / "run" / "config.yaml").read_bytes() == saved["config.yaml"]
 
 
-@pytest.mark.parametrize("restore_best", [True, False])
-def test_the_returned_model_is_the_best_epochs_unless_told_otherwise(
-    tmp_path, shards, restore_best
-):
+@pytest.fixture(scope="module", params=[True, False], ids=["restore_best", "keep_last"])
+def diverged_run(request, tmp_path_factory, shards):
+    """A 2-epoch run (3 faces per bag, margin 1.2) whose weights turn NaN when epoch 1 begins,
+    with `restore_best` True and False: `(restore_best, result)`."""
     config = tiny_config(
-        tmp_path / "run", shards, monitor="val_loss", monitor_mode="min", restore_best=restore_best
+        tmp_path_factory.mktemp("run"),
+        shards,
+        monitor="val_loss",
+        monitor_mode="min",
+        restore_best=request.param,
+        margin=1.2,
+        instances=3,
     )
-    result = train(config, callbacks=[DivergeAt(1)])
+    return request.param, train(config, callbacks=[DivergeAt(1)])
+
+
+def test_the_returned_model_is_the_best_epochs_unless_told_otherwise(diverged_run):
+    restore_best, result = diverged_run
     history = read_history(result.run_dir / "history.csv")
     assert np.isfinite(history[0]["val_loss"]) and np.isnan(history[1]["val_loss"])
     assert result.best_model_path == result.run_dir / "best.keras"
@@ -128,9 +134,8 @@ def test_the_returned_model_is_the_best_epochs_unless_told_otherwise(
     assert_same_weights(result.model.get_weights(), best if restore_best else last)
 
 
-def test_the_detector_carries_the_view_it_was_trained_on(tmp_path, shards):
-    config = tiny_config(tmp_path / "run", shards, epochs=1, margin=1.2, instances=3)
-    result = train(config)
+def test_the_detector_carries_the_view_it_was_trained_on(diverged_run):
+    _, result = diverged_run
     expected = FaceView(image_size=SIZE, margin=1.2, instances=3, preprocessing="tiny")
     assert result.model.view == expected
     for name in ("best.keras", "last.keras"):
