@@ -54,10 +54,25 @@ sys.meta_path.insert(0, NoTensorFlow())
 
 
 @pytest.fixture(scope="session")
-def jax_without_tensorflow_env(tmp_path_factory):
-    """Environment for a subprocess on Keras' JAX backend (CPU) where importing TensorFlow
-    fails, as on the lent GPU machines; skips the test when JAX is not installed."""
+def jax_env(tmp_path_factory):
+    """Environment for a subprocess on Keras' JAX backend (CPU); skips the test when JAX is not
+    installed. The subprocesses share one persistent compilation cache (a session temporary
+    folder), so a program that several runs compile (a resumed training, the same tiny model in
+    another process) is compiled once: it halves the JAX tests' time and changes no result."""
     pytest.importorskip("jax")
+    return {
+        **os.environ,
+        "KERAS_BACKEND": "jax",
+        "JAX_PLATFORMS": "cpu",
+        "JAX_COMPILATION_CACHE_DIR": str(tmp_path_factory.mktemp("jax_cache")),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",  # tiny models compile fast: cache all
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+    }
+
+
+@pytest.fixture(scope="session")
+def jax_without_tensorflow_env(tmp_path_factory, jax_env):
+    """`jax_env` where importing TensorFlow fails, as on the lent GPU machines."""
     folder = tmp_path_factory.mktemp("no_tensorflow")
     (folder / "sitecustomize.py").write_text(_NO_TENSORFLOW)  # run by Python at start-up
-    return {**os.environ, "PYTHONPATH": str(folder), "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    return {**jax_env, "PYTHONPATH": str(folder)}

@@ -348,6 +348,15 @@ class TrainingDistribution:
             return _Backup(str(backup_dir))
         return _RestoreOnly(str(backup_dir), delete_checkpoint=False)
 
+    def wait_for_writers(self):
+        """Returns in every process once all of them got here: after `fit`, the others read the
+        run folder (history, best checkpoint) only once process 0 has finished writing it."""
+        if self.num_processes == 1:
+            return
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices("smil_keras: the run folder is written")
+
     def check_same_everywhere(self, what, value):
         """Raises a `ConfigError` in every process unless `value` (ints) is the same in all of
         them: e.g. what each process finds in a run folder it should share with the others."""

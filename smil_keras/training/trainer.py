@@ -182,6 +182,7 @@ def train(config, callbacks=()):
             shuffle=False,  # the bag pipeline shuffles
             verbose=2 if distribution.is_chief else 0,
         )
+    distribution.wait_for_writers()
     history = read_history(history_path)
     if all(math.isnan(row.get(monitor, math.nan)) for row in history):
         logger.warning(

@@ -84,7 +84,8 @@ for distribution in ("data_parallel", "none"):
 )
 
 # One of 2 processes: killed after the first epoch, then resumed. It records the shard files
-# it reads, the epochs and steps it runs, and the callbacks it trains with.
+# it reads, the epochs and steps it runs, and the callbacks it trains with. Process 0 writes its
+# history a second late, as a slow shared disk would.
 _JAX_PROCESS_RUN = (
     _REPORT
     + """
@@ -108,6 +109,13 @@ def recording_fit(self, *args, callbacks=(), **kwargs):
     seen["callbacks"].append(names)
     return fit(self, *args, callbacks=callbacks, **kwargs)
 keras.Model.fit = recording_fit
+if process == 0:  # a slow disk: the others must wait for the run folder before reading it
+    import time
+    log_epoch = keras.callbacks.CSVLogger.on_epoch_end
+    def slow_log_epoch(self, epoch, logs=None):
+        time.sleep(1)
+        log_epoch(self, epoch, logs)
+    keras.callbacks.CSVLogger.on_epoch_end = slow_log_epoch
 class Steps(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         seen["epochs"].append(epoch)
@@ -221,12 +229,6 @@ def shards(tmp_path_factory, write_random_bags):
     paths = write_random_bags(tmp_path_factory.mktemp("bags"), [0, 1] * 4, SIZE, per_shard=4)
     assert len(paths) == 2
     return [str(path) for path in paths]
-
-
-@pytest.fixture(scope="module")
-def jax_env():
-    pytest.importorskip("jax")
-    return {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
 
 
 def test_tensorflow_mirrored_on_two_devices_trains_as_one_device(shards, tmp_path):
