@@ -1,9 +1,8 @@
 """`make_bag_dataset`: shapes, masks, subsets, labels, balance, determinism, Keras, tf.distribute.
 
-Every face crop is a flat colour whose red level encodes its position `j` in its bag and whose
-green level encodes its bag `b` (`LEVEL0 + STEP * j`, `LEVEL0 + STEP * b`), so the faces a batch
-holds can be identified after JPEG coding, cropping, resizing and flipping, which all keep a flat
-image flat.
+Every face crop is a flat colour that encodes its bag and its position in the bag
+(`write_flat_bags`, tests/data/conftest.py), so the faces a batch holds can be identified after
+JPEG coding, cropping, resizing and flipping.
 """
 
 import os
@@ -19,44 +18,30 @@ import tensorflow as tf  # noqa: E402
 from smil_keras.bags import BagRecord, BagShardWriter, read_bags  # noqa: E402
 from smil_keras.data import make_bag_dataset  # noqa: E402
 
-SIZE, LEVEL0, STEP = 24, 20, 10
+SIZE = 24
 # (number of faces, label) of the bags; bag b's face j has face label (b + j) % 2.
 BAGS = [(3, 0), (5, 1), (12, 1), (1, 0), (8, 0), (20, 1), (2, 1)]
 
 
-def face_positions(faces, channel=0):
-    """Face position `j` (channel 0) or bag `b` (channel 1) of each face `(..., S, S, 3)`."""
-    return np.round((faces[..., channel].mean(axis=(-2, -1)) - LEVEL0) / STEP).astype(int)
-
-
-def write_bags(folder, bags, size=SIZE, videos_per_shard=3):
-    with BagShardWriter(folder, videos_per_shard=videos_per_shard) as writer:
-        for b, (n, label) in enumerate(bags):
-            crops = [
-                np.full(
-                    (size, size, 3), (LEVEL0 + STEP * j, LEVEL0 + STEP * (b % 20), 128), np.uint8
-                )
-                for j in range(n)
-            ]
-            writer.write(
-                BagRecord(
-                    f"bag{b}",
-                    f"bag{b}.mp4",
-                    crops,
-                    label=label,
-                    frame_indices=np.arange(n) * 7,
-                    face_labels=(b + np.arange(n)) % 2,
-                )
-            )
-    return folder
+def bag_fields(bags):
+    """The `write_flat_bags` bags of `(number of faces, label)` pairs: bag b's faces at frames
+    0, 7, 14, ..., its face j labelled (b + j) % 2."""
+    return [
+        dict(
+            faces=n, label=label, frame_indices=np.arange(n) * 7, face_labels=(b + np.arange(n)) % 2
+        )
+        for b, (n, label) in enumerate(bags)
+    ]
 
 
 @pytest.fixture(scope="module")
-def shards(tmp_path_factory):
-    return write_bags(tmp_path_factory.mktemp("bags"), BAGS)
+def shards(tmp_path_factory, write_flat_bags):
+    return write_flat_bags(tmp_path_factory.mktemp("bags"), bag_fields(BAGS), SIZE, 3)
 
 
-def test_training_batches_have_fixed_shapes_random_ordered_subsets_and_padding(shards):
+def test_training_batches_have_fixed_shapes_random_ordered_subsets_and_padding(
+    shards, flat_positions
+):
     k = 4
     dataset = make_bag_dataset(
         shards, training=True, batch_size=3, instances=k, image_size=SIZE, face_labels=True, seed=0
@@ -74,8 +59,8 @@ def test_training_batches_have_fixed_shapes_random_ordered_subsets_and_padding(s
             assert label.shape == (faces.shape[0], 1)
             assert faces.min() >= 0 and faces.max() <= 255
             for row in range(faces.shape[0]):
-                positions = face_positions(faces[row])[mask[row]]
-                (b,) = set(face_positions(faces[row], channel=1)[mask[row]])
+                positions = flat_positions(faces[row])[mask[row]]
+                (b,) = set(flat_positions(faces[row], channel=1)[mask[row]])
                 n = BAGS[b][0]
                 assert label[row, 0] == BAGS[b][1]
                 seen_bags.append(b)
@@ -90,7 +75,7 @@ def test_training_batches_have_fixed_shapes_random_ordered_subsets_and_padding(s
     assert len(subsets[2]) > 1 and len(subsets[5]) > 1  # new subsets from epoch to epoch
 
 
-def test_eval_batches_keep_every_face_in_order_padded_per_batch(shards):
+def test_eval_batches_keep_every_face_in_order_padded_per_batch(shards, flat_positions):
     dataset = make_bag_dataset(
         shards, training=False, batch_size=3, image_size=SIZE, face_labels=True
     )
@@ -102,7 +87,7 @@ def test_eval_batches_keep_every_face_in_order_padded_per_batch(shards):
             rows.append(
                 (
                     label[row, 0],
-                    face_positions(faces[row])[mask[row]],
+                    flat_positions(faces[row])[mask[row]],
                     inputs["face_labels"].numpy()[row],
                 )
             )
@@ -120,12 +105,12 @@ def test_eval_batches_keep_every_face_in_order_padded_per_batch(shards):
     assert all(np.array_equal(a, b) for a, b in zip(again, first, strict=True))
 
 
-def test_eval_with_instances_spreads_them_evenly(shards):
+def test_eval_with_instances_spreads_them_evenly(shards, flat_positions):
     dataset = make_bag_dataset(shards, training=False, batch_size=10, instances=4, image_size=SIZE)
     inputs, _ = next(iter(dataset))
     faces, mask = inputs["faces"].numpy(), inputs["mask"].numpy()
     assert faces.shape[1] == 4 and (faces[~mask] == 0).all()  # short bags padded with zeros
-    positions = [face_positions(f)[m] for f, m in zip(faces, mask, strict=True)]
+    positions = [flat_positions(f)[m] for f, m in zip(faces, mask, strict=True)]
     for (n, _), got in zip(BAGS, positions, strict=True):
         expected = np.arange(n) if n <= 4 else np.round(np.linspace(0, n - 1, 4)).astype(int)
         np.testing.assert_array_equal(got, expected)
@@ -223,9 +208,9 @@ def test_a_view_wider_than_the_stored_crops_fails_naming_the_video(tmp_path):
         next(iter(dataset))
 
 
-def test_same_seed_same_batches_and_epochs_differ(shards):
+def test_same_seed_same_batches_and_epochs_differ(shards, flat_positions):
     def epoch_faces(dataset):
-        return np.concatenate([face_positions(x["faces"].numpy()).ravel() for x, _ in dataset])
+        return np.concatenate([flat_positions(x["faces"].numpy()).ravel() for x, _ in dataset])
 
     a = make_bag_dataset(shards, training=True, batch_size=2, instances=3, image_size=SIZE, seed=7)
     b = make_bag_dataset(shards, training=True, batch_size=2, instances=3, image_size=SIZE, seed=7)
@@ -234,8 +219,8 @@ def test_same_seed_same_batches_and_epochs_differ(shards):
     assert not np.array_equal(first, second)
 
 
-def test_balance_draws_both_classes_equally(tmp_path):
-    folder = write_bags(tmp_path, [(2, 0)] * 27 + [(2, 1)] * 3, size=8, videos_per_shard=10)
+def test_balance_draws_both_classes_equally(tmp_path, write_flat_bags):
+    folder = write_flat_bags(tmp_path, bag_fields([(2, 0)] * 27 + [(2, 1)] * 3), 8, 10)
     dataset = make_bag_dataset(
         folder, training=True, batch_size=50, instances=2, image_size=8, balance=True, seed=0
     )
@@ -246,14 +231,14 @@ def test_balance_draws_both_classes_equally(tmp_path):
     assert abs(labels.mean() - 0.5) < 0.1
 
 
-def test_balanced_batches_are_reproducible_with_a_seed(tmp_path):
+def test_balanced_batches_are_reproducible_with_a_seed(tmp_path, write_flat_bags, flat_positions):
     # Each class has a pipeline of its own: two readers of one shuffled pipeline would race
     # for its shuffle seeds, and the batches would change from run to run.
-    folder = write_bags(tmp_path, [(3, 0)] * 7 + [(3, 1)] * 5, size=8, videos_per_shard=4)
+    folder = write_flat_bags(tmp_path, bag_fields([(3, 0)] * 7 + [(3, 1)] * 5), 8, 4)
     for cache in (False, True):
         runs = [
             [
-                face_positions(x["faces"].numpy(), channel=1)
+                flat_positions(x["faces"].numpy(), channel=1)
                 for x, _ in make_bag_dataset(
                     folder,
                     training=True,
@@ -272,9 +257,11 @@ def test_balanced_batches_are_reproducible_with_a_seed(tmp_path):
 
 
 @pytest.mark.parametrize("label, missing", [(0, "fake"), (1, "real")])
-def test_balance_with_one_class_is_refused_naming_the_shards(tmp_path, label, missing):
+def test_balance_with_one_class_is_refused_naming_the_shards(
+    tmp_path, write_flat_bags, label, missing
+):
     # It gave that class alone (or, reportedly, hung): never the balance asked for.
-    folder = write_bags(tmp_path, [(2, label)] * 5 + [(1, -1)], size=8, videos_per_shard=2)
+    folder = write_flat_bags(tmp_path, bag_fields([(2, label)] * 5 + [(1, -1)]), 8, 2)
     with pytest.raises(ValueError, match=f"bags-00000.tfrecord.*hold no {missing} bag") as error:
         make_bag_dataset(folder, training=True, batch_size=2, instances=2, balance=True)
     held = "0 real, 5 fake" if label else "5 real, 0 fake"

@@ -1,9 +1,9 @@
 """`make_bag_dataset(persons=True)`: bags ordered person by person, against a NumPy reference.
 
-Every face crop is a flat colour whose red level encodes its position `j` in its record and
-whose green level its bag `b`, so the faces of a batch can be traced back to the record after
-JPEG coding. The people of the bags are hand-written tracks, interleaved as two people talking
-(A, B, A, B, ...), with untracked faces (-1) and records without any track.
+Every face crop is a flat colour that encodes its bag and its position in the record
+(`write_flat_bags`, tests/data/conftest.py), so the faces of a batch can be traced back to the
+record after JPEG coding. The people of the bags are hand-written tracks, interleaved as two
+people talking (A, B, A, B, ...), with untracked faces (-1) and records without any track.
 """
 
 import os
@@ -14,12 +14,11 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from smil_keras.bags import BagRecord, BagShardWriter  # noqa: E402
 from smil_keras.data import make_bag_dataset  # noqa: E402
 from smil_keras.evaluation.video_predictor import person_order  # noqa: E402
 from smil_keras.faces import Face  # noqa: E402
 
-SIZE, LEVEL0, STEP = 16, 20, 10
+SIZE = 16
 # The track id of each face of each bag, faces in frame order (two faces share a frame when
 # two people are in it), and the bag's label.
 A, B, C = 5, 9, 2
@@ -60,37 +59,24 @@ def reference_order(tracks):
     return order, ids[order]
 
 
-def positions(faces, channel=0):
-    """Record position `j` (channel 0) or bag `b` (channel 1) of each face `(..., S, S, 3)`."""
-    return np.round((faces[..., channel].mean(axis=(-2, -1)) - LEVEL0) / STEP).astype(int)
-
-
 @pytest.fixture(scope="module")
-def shards(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("bags")
-    with BagShardWriter(folder, videos_per_shard=4) as writer:
-        for b, (tracks, label) in enumerate(BAGS):
-            n = len(tracks)
-            crops = [
-                np.full((SIZE, SIZE, 3), (LEVEL0 + STEP * j, LEVEL0 + STEP * b, 128), np.uint8)
-                for j in range(n)
-            ]
-            writer.write(
-                BagRecord(
-                    f"bag{b}",
-                    f"bag{b}.mp4",
-                    crops,
-                    label=label,
-                    frame_indices=frames_of(tracks),
-                    track_ids=None if set(tracks) == {-1} else tracks,  # None: stored as -1
-                    face_labels=face_labels_of(b, n),
-                )
-            )
-    return folder
+def shards(tmp_path_factory, write_flat_bags):
+    bags = [
+        dict(
+            faces=len(tracks),
+            label=label,
+            frame_indices=frames_of(tracks),
+            track_ids=None if set(tracks) == {-1} else tracks,  # None: stored as -1
+            face_labels=face_labels_of(b, len(tracks)),
+        )
+        for b, (tracks, label) in enumerate(BAGS)
+    ]
+    return write_flat_bags(tmp_path_factory.mktemp("bags"), bags, SIZE, 4)
 
 
-def rows(dataset):
-    """`(bag, positions, person_ids, face_labels, mask)` of every bag of the batches."""
+def rows(dataset, positions):
+    """`(bag, positions, person_ids, face_labels, mask)` of every bag of the batches, the faces
+    decoded by `positions` (the `flat_positions` fixture)."""
     out = []
     for inputs, _ in dataset:
         faces, mask = inputs["faces"].numpy(), inputs["mask"].numpy()
@@ -124,11 +110,11 @@ def check_row(b, chosen, got_positions, person_ids, face_labels, mask):
     assert mask[: len(chosen)].all() and not mask[len(chosen) :].any()  # faces, then padding
 
 
-def test_eval_bags_are_ordered_person_by_person_like_the_reference(shards):
+def test_eval_bags_are_ordered_person_by_person_like_the_reference(shards, flat_positions):
     dataset = make_bag_dataset(
         shards, training=False, batch_size=4, image_size=SIZE, face_labels=True, persons=True
     )
-    got = rows(dataset)
+    got = rows(dataset, flat_positions)
     assert [row[0] for row in got] == list(range(len(BAGS)))  # record order, as without persons
     for b, got_positions, person_ids, face_labels, mask in got:
         check_row(b, np.arange(len(BAGS[b][0])), got_positions, person_ids, face_labels, mask)
@@ -137,12 +123,12 @@ def test_eval_bags_are_ordered_person_by_person_like_the_reference(shards):
     np.testing.assert_array_equal(got[0][2], [0, 0, 0, 0, 1, 1, 1, 1, -1, -1])  # padded to 10
 
 
-def test_the_order_is_smil_predicts(shards):
+def test_the_order_is_smil_predicts(shards, flat_positions):
     """Training and evaluation order a bag's faces as `smil predict` orders a video's."""
     dataset = make_bag_dataset(
         shards, training=False, batch_size=8, image_size=SIZE, face_labels=True, persons=True
     )
-    for b, got_positions, person_ids, _, mask in rows(dataset):
+    for b, got_positions, person_ids, _, mask in rows(dataset, flat_positions):
         tracks = BAGS[b][0]
         faces = [
             Face(int(frame), (0, 0, 9, 9), 1.0, track_id=track)
@@ -173,7 +159,9 @@ def test_records_without_tracks_read_as_without_persons(shards):
 
 
 @pytest.mark.parametrize("instances", [3, 6])
-def test_training_subsets_are_the_frame_ordered_ones_in_person_order(shards, instances):
+def test_training_subsets_are_the_frame_ordered_ones_in_person_order(
+    shards, flat_positions, instances
+):
     """Same seed, same batches and subsets as `persons=False`; each subset (padded when the
     bag is shorter) in the reference's person order, each person's faces in time order."""
     kwargs = dict(
@@ -191,11 +179,11 @@ def test_training_subsets_are_the_frame_ordered_ones_in_person_order(shards, ins
     subsets = set()
     for _epoch in range(3):
         plain_batches = [inputs for inputs, _ in plain]
-        got = rows(people)
-        bags = [positions(x["faces"].numpy(), channel=1)[:, 0] for x in plain_batches]
+        got = rows(people, flat_positions)
+        bags = [flat_positions(x["faces"].numpy(), channel=1)[:, 0] for x in plain_batches]
         assert [row[0] for row in got] == list(np.concatenate(bags))  # the same bags
         chosen = [
-            positions(x["faces"].numpy()[row])[x["mask"].numpy()[row]]
+            flat_positions(x["faces"].numpy()[row])[x["mask"].numpy()[row]]
             for x in plain_batches
             for row in range(len(x["mask"]))
         ]
@@ -209,7 +197,7 @@ def test_training_subsets_are_the_frame_ordered_ones_in_person_order(shards, ins
     assert len({subset for b, subset in subsets if b == 4}) > 1  # new subsets every epoch
 
 
-def test_eval_instances_spread_then_ordered_by_person(shards):
+def test_eval_instances_spread_then_ordered_by_person(shards, flat_positions):
     dataset = make_bag_dataset(
         shards,
         training=False,
@@ -219,7 +207,7 @@ def test_eval_instances_spread_then_ordered_by_person(shards):
         face_labels=True,
         persons=True,
     )
-    for b, got_positions, person_ids, face_labels, mask in rows(dataset):
+    for b, got_positions, person_ids, face_labels, mask in rows(dataset, flat_positions):
         n = len(BAGS[b][0])
         spread = np.arange(n) if n <= 4 else np.round(np.linspace(0, n - 1, 4)).astype(int)
         check_row(b, spread, got_positions, person_ids, face_labels, mask)

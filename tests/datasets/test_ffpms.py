@@ -2,7 +2,6 @@
 mix, and a failed build that publishes nothing."""
 
 import collections
-import csv
 import pathlib
 
 import cv2
@@ -10,14 +9,10 @@ import numpy as np
 import pytest
 
 from smil_keras.datasets import build_ffpms, choose_replaced_frames
+from smil_keras.datasets.csv_table import read_csv
 from smil_keras.faces import Face, FaceDetector
 
 FRAMES = 4
-
-
-def _rows(path):
-    with open(path, newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
 
 def _decode(path, indices):
@@ -62,7 +57,7 @@ def test_training_mix_replaces_a_quarter_of_the_frames():
 
 
 def test_ffpms_replaced_frames_are_the_originals_pixels(ffpms_dir, fixtures_dir):
-    frames = _rows(ffpms_dir / "frames.csv")
+    frames = read_csv(ffpms_dir / "frames.csv")
     root = fixtures_dir / "videos" / "ffpp"
     originals = {
         "Deepfakes/519_515": root / "original_sequences/youtube/c23/videos/519.mp4",
@@ -93,8 +88,8 @@ def test_ffpms_replaced_frames_are_the_originals_pixels(ffpms_dir, fixtures_dir)
 
 
 def test_ffpms_csv_files_agree(ffpms_dir):
-    videos = {row["video"]: row for row in _rows(ffpms_dir / "videos.csv")}
-    frames = _rows(ffpms_dir / "frames.csv")
+    videos = {row["video"]: row for row in read_csv(ffpms_dir / "videos.csv")}
+    frames = read_csv(ffpms_dir / "frames.csv")
     assert set(videos) == {"original/519", "original/634", "Deepfakes/519_515", "FaceSwap/634_660"}
     for name, video in videos.items():
         rows = [row for row in frames if row["video"] == name]
@@ -127,14 +122,14 @@ def test_ffpms_test_split_is_deterministic_and_a_video_does_not_depend_on_the_ot
         split_files=tmp_path / "splits",
         extract=False,
     )
-    assert [row["video"] for row in _rows(tmp_path / "out" / "videos.csv")] == [
+    assert [row["video"] for row in read_csv(tmp_path / "out" / "videos.csv")] == [
         "original/634",
         "FaceSwap/634_660",
     ]
-    again = _rows(tmp_path / "out" / "frames.csv")
+    again = read_csv(tmp_path / "out" / "frames.csv")
     first = [
         row
-        for row in _rows(ffpms_dir / "frames.csv")
+        for row in read_csv(ffpms_dir / "frames.csv")
         if row["video"] in ("original/634", "FaceSwap/634_660")
     ]
     assert again == first
@@ -151,7 +146,7 @@ def test_ffpms_training_mix_on_fixture(fixtures_dir, tmp_path):
         train_mix=0.25,
         extract=False,
     )
-    videos = {row["video"]: row for row in _rows(tmp_path / "videos.csv")}
+    videos = {row["video"]: row for row in read_csv(tmp_path / "videos.csv")}
     assert videos["FaceSwap/634_660"]["fake_frames"] == "6"  # 25 % of 8 frames replaced
     assert (tmp_path / "fake_frame_rate.png").stat().st_size > 0
 
@@ -191,7 +186,7 @@ def test_build_ffpms_script_writes_bags_with_per_face_labels(fixtures_dir, tmp_p
     assert "fake frames per manipulated video" in capsys.readouterr().out
 
     frame_label = {
-        (r["video"], int(r["frame"])): int(r["label"]) for r in _rows(tmp_path / "frames.csv")
+        (r["video"], int(r["frame"])): int(r["label"]) for r in read_csv(tmp_path / "frames.csv")
     }
     bags = {bag.video_id: bag for bag in read_bags(sorted(tmp_path.glob("bags/*.tfrecord")))}
     assert set(bags) == {"original/519", "original/634", "Deepfakes/519_515", "FaceSwap/634_660"}
@@ -250,30 +245,13 @@ def test_a_failed_build_leaves_no_shard_that_looks_complete(fixtures_dir, tmp_pa
     """An unexpected exception mid-build (here in the second video) must not publish the shard
     being written, nor the ones completed before it: the build did not finish."""
     root = fixtures_dir / "videos" / "ffpp"
+    kwargs = dict(compression="c23", seed=0, num_frames=FRAMES, size=32, videos_per_shard=2)
     with pytest.raises(RuntimeError, match="injected failure"):
-        build_ffpms(
-            root,
-            tmp_path,
-            compression="c23",
-            seed=0,
-            num_frames=FRAMES,
-            size=32,
-            detector=_CentreDetector(fail_on=2),
-            videos_per_shard=2,
-        )
+        build_ffpms(root, tmp_path, detector=_CentreDetector(fail_on=2), **kwargs)
     assert not [path for path in tmp_path.rglob("*") if ".tfrecord" in path.name]
     assert not (tmp_path / "bags").exists() and not (tmp_path / "bags.partial").exists()
     # The same build with a working detector publishes its shards under bags/.
-    stats = build_ffpms(
-        root,
-        tmp_path,
-        compression="c23",
-        seed=0,
-        num_frames=FRAMES,
-        size=32,
-        detector=_CentreDetector(),
-        videos_per_shard=2,
-    )
+    stats = build_ffpms(root, tmp_path, detector=_CentreDetector(), **kwargs)
     assert stats["shards"] == [str(tmp_path / "bags" / f"ffpms-0000{k}.tfrecord") for k in (0, 1)]
     assert sorted(path.name for path in (tmp_path / "bags").iterdir()) == [
         "ffpms-00000.tfrecord",

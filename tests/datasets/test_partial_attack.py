@@ -1,8 +1,6 @@
 """Synthetic partial attacks, from the embedded photo, a video or photo files: pixels change
 exactly where the labels say a face is fake, and bag faces carry those labels."""
 
-import csv
-
 import cv2
 import numpy as np
 import pytest
@@ -16,11 +14,7 @@ from smil_keras.datasets import (
     make_partial_attack_dataset,
     self_blend,
 )
-
-
-def _rows(path):
-    with open(path, newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+from smil_keras.datasets.csv_table import read_csv
 
 
 def _outside(box, shape, grow=1.5):
@@ -135,9 +129,9 @@ def test_animated_boxes_follow_the_face():
 def test_dataset_files_agree_and_are_deterministic(tmp_path):
     kwargs = dict(num_videos=4, num_frames=6, fake_fraction=0.5, seed=5, size=96, extract=False)
     data = make_partial_attack_dataset(tmp_path / "a", **kwargs)
-    videos = _rows(tmp_path / "a" / "videos.csv")
-    faces = _rows(tmp_path / "a" / "faces.csv")
-    frames = _rows(tmp_path / "a" / "frames.csv")
+    videos = read_csv(tmp_path / "a" / "videos.csv")
+    faces = read_csv(tmp_path / "a" / "faces.csv")
+    frames = read_csv(tmp_path / "a" / "frames.csv")
     assert [int(v["label"]) for v in videos].count(1) == 2 and len(data.entries) == 4
     for video, entry in zip(videos, data.entries, strict=True):
         assert entry.label == int(video["label"])
@@ -158,19 +152,17 @@ def test_dataset_files_agree_and_are_deterministic(tmp_path):
         assert decoded == 6
     make_partial_attack_dataset(tmp_path / "b", **kwargs)
     for name in ("videos.csv", "faces.csv", "frames.csv"):
-        rows_a = [{k: v for k, v in row.items()} for row in _rows(tmp_path / "a" / name)]
-        assert rows_a == _rows(tmp_path / "b" / name)
+        assert read_csv(tmp_path / "a" / name) == read_csv(tmp_path / "b" / name)
 
 
-def assert_bag_faces_take_the_label_of_the_box_they_overlap(result):
+def assert_bag_faces_take_the_label_of_the_box_they_overlap(result, overlapped_known_face):
     """Checks the bags of a `make_partial_attack_dataset` result against its faces.csv: one bag
     per clip, with the clip's label; in a fake clip each face takes the label of the known face
     of its frame it overlaps most (IoU >= 0.3), or -1 (another person, unknown); in a real clip
     every face is 0. Returns the bags by video id."""
     from smil_keras.bags import read_bags
-    from smil_keras.faces import box_iou
 
-    faces = _rows(f"{result.root}/faces.csv")
+    faces = read_csv(f"{result.root}/faces.csv")
     bags = {bag.video_id: bag for bag in read_bags(result.shards)}
     assert set(bags) == {entry.video_id for entry in result.entries}
     for entry in result.entries:
@@ -181,18 +173,13 @@ def assert_bag_faces_take_the_label_of_the_box_they_overlap(result):
             if not entry.label:
                 assert label == 0
                 continue
-            overlaps = [
-                (box_iou(tuple(box), tuple(int(f[k]) for k in "xywh")), int(f["label"]))
-                for f in known
-                if int(f["frame"]) == index
-            ]
-            best = max(overlaps, default=(0.0, -1))
-            assert label == (best[1] if best[0] >= 0.3 else -1)
+            face = overlapped_known_face(known, index, box)
+            assert label == (-1 if face is None else int(face["label"]))
     return bags
 
 
 @pytest.mark.slow
-def test_default_dataset_bags_carry_the_face_labels(tmp_path, fixtures_dir):
+def test_default_dataset_bags_carry_the_face_labels(tmp_path, fixtures_dir, overlapped_known_face):
     """MTCNN finds the synthetic faces again; each bag face takes the label of the box it
     overlaps."""
     from smil_keras.bags import read_bags
@@ -220,7 +207,9 @@ def test_default_dataset_bags_carry_the_face_labels(tmp_path, fixtures_dir):
         detector=detector,
     )
     for result in (data, own):
-        bags = assert_bag_faces_take_the_label_of_the_box_they_overlap(result)
+        bags = assert_bag_faces_take_the_label_of_the_box_they_overlap(
+            result, overlapped_known_face
+        )
         if result is data:
             labels = np.concatenate(
                 [bags[e.video_id].face_labels for e in result.entries if e.label]
@@ -278,13 +267,13 @@ def test_unreadable_source_video_is_logged_and_skipped(tmp_path, caplog):
         )
     assert "bad.mp4" in caplog.text
     assert [(e.video_id, e.label, e.original) for e in data.entries] == [("clip001", 1, str(good))]
-    faces = _rows(tmp_path / "out" / "faces.csv")
+    faces = read_csv(tmp_path / "out" / "faces.csv")
     assert {(f["x"], f["y"], f["w"], f["h"]) for f in faces} == {("20", "20", "40", "48")}
 
 
 @pytest.mark.slow
 def test_photos_are_animated_in_turn_and_their_bags_labelled_by_the_forged_box(
-    tmp_path, fixtures_dir
+    tmp_path, fixtures_dir, overlapped_known_face
 ):
     from smil_keras.faces import MTCNNDetector
 
@@ -303,14 +292,14 @@ def test_photos_are_animated_in_turn_and_their_bags_labelled_by_the_forged_box(
         fake_fraction=0.5,
         detector=MTCNNDetector(),
     )
-    videos = _rows(f"{data.root}/videos.csv")
+    videos = read_csv(f"{data.root}/videos.csv")
     assert [row["source"] for row in videos] == [str(p.resolve()) for p in photos] * 2
     assert sorted(int(row["label"]) for row in videos) == [0, 0, 1, 1]
-    faces = _rows(f"{data.root}/faces.csv")
+    faces = read_csv(f"{data.root}/faces.csv")
     assert {(f["video"], f["frame"]) for f in faces} == {
         (f"videos/clip{i:03d}.mp4", str(t)) for i in range(4) for t in range(4)
     }  # one known face (the photo's largest) per frame
-    bags = assert_bag_faces_take_the_label_of_the_box_they_overlap(data)
+    bags = assert_bag_faces_take_the_label_of_the_box_they_overlap(data, overlapped_known_face)
     assert set(bags) == {f"clip{i:03d}" for i in range(4)}
 
 

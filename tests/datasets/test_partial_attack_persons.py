@@ -2,14 +2,14 @@
 person of each fake clip forged in every frame where they appear, everybody else real."""
 
 import collections
-import csv
 
 import numpy as np
 import pytest
 
 from smil_keras.bags import read_bags
 from smil_keras.datasets import choose_fake_faces, make_partial_attack_dataset
-from smil_keras.faces import MTCNNDetector, box_iou
+from smil_keras.datasets.csv_table import read_csv
+from smil_keras.faces import MTCNNDetector
 
 pytestmark = pytest.mark.slow  # MTCNN on two videos and eight photo clips: ~10 s of CPU
 
@@ -19,11 +19,6 @@ MEDIA = [
     "videos/real/face_recognition__short_hamilton_clip.mp4",
     "videos/real/facenet_pytorch__video.mp4",
 ]
-
-
-def _rows(path):
-    with open(path, newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
 
 def test_one_person_is_forged_wherever_they_appear_and_nobody_else():
@@ -57,8 +52,8 @@ def dataset(tmp_path_factory, fixtures_dir):
 
 
 def test_the_label_files_name_one_forged_person_per_fake_clip(dataset):
-    videos = _rows(f"{dataset.root}/videos.csv")
-    faces = _rows(f"{dataset.root}/faces.csv")
+    videos = read_csv(f"{dataset.root}/videos.csv")
+    faces = read_csv(f"{dataset.root}/faces.csv")
     assert sorted(int(v["label"]) for v in videos) == [0] * 6 + [1] * 6
     for video in videos:
         people = collections.defaultdict(set)
@@ -74,9 +69,11 @@ def test_the_label_files_name_one_forged_person_per_fake_clip(dataset):
             assert fake == [] and video["forged_people"] == ""
 
 
-def test_bag_faces_of_the_forged_person_are_fake_and_the_others_real(dataset):
-    faces = _rows(f"{dataset.root}/faces.csv")
-    videos = {v["video"].split("/")[-1][:-4]: v for v in _rows(f"{dataset.root}/videos.csv")}
+def test_bag_faces_of_the_forged_person_are_fake_and_the_others_real(
+    dataset, overlapped_known_face
+):
+    faces = read_csv(f"{dataset.root}/faces.csv")
+    videos = {v["video"].split("/")[-1][:-4]: v for v in read_csv(f"{dataset.root}/videos.csv")}
     bags = {bag.video_id: bag for bag in read_bags(dataset.shards)}
     assert set(bags) == set(videos)
     photo_clips_with_both = 0
@@ -88,16 +85,11 @@ def test_bag_faces_of_the_forged_person_are_fake_and_the_others_real(dataset):
             bag.frame_indices, bag.boxes, bag.track_ids, bag.face_labels, strict=True
         ):
             by_track[track].add(int(label))
-            overlaps = [
-                (box_iou(tuple(box), tuple(int(f[k]) for k in "xywh")), f["person"])
-                for f in known
-                if int(f["frame"]) == frame
-            ]
-            best, person = max(overlaps, default=(0.0, None))
-            if best < 0.3:
+            face = overlapped_known_face(known, frame, box)
+            if face is None:
                 assert label == -1  # found again nowhere near a known face: unknown
             else:
-                assert label == int(person == forged)
+                assert label == int(face["person"] == forged)
         if videos[name]["source"].endswith(".jpg"):
             # Photo clips: boxes known exactly, two people, one track each, never mixed. (In
             # videos a person is a track of the generator's frames, which the extraction's

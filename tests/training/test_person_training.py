@@ -6,7 +6,6 @@ alternating A, B, A, B, ...), random faces, 2 epochs.
 
 import math
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -14,20 +13,11 @@ import tensorflow as tf
 from smil_keras.bags import BagRecord, BagShardWriter
 from smil_keras.data import make_bag_dataset
 from smil_keras.errors import ConfigError
-from smil_keras.training import TrainConfig, train, trainer
+from smil_keras.training import train, trainer
 
 pytestmark = pytest.mark.slow
 
-SIZE = 32
-
-
-class SimulatedKill(Exception):
-    pass
-
-
-class KillAfterFirstEpoch(keras.callbacks.Callback):
-    def on_epoch_end(self, epoch, logs=None):
-        raise SimulatedKill(f"killed after epoch {epoch}")
+SIZE = 32  # the face size of tiny_train_config (tests/training/conftest.py)
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +42,7 @@ def shards(tmp_path_factory):
 
 
 def test_a_run_with_persons_trains_on_person_ordered_bags_and_resumes_only_with_them(
-    tmp_path, shards, monkeypatch
+    tmp_path, shards, monkeypatch, tiny_train_config, train_killed_after_first_epoch
 ):
     made = []
 
@@ -62,23 +52,10 @@ def test_a_run_with_persons_trains_on_person_ordered_bags_and_resumes_only_with_
         return dataset
 
     monkeypatch.setattr(trainer, "make_bag_dataset", spy)
-    config = TrainConfig(
-        train_data=shards,
-        val_data=shards,
-        run_dir=str(tmp_path / "run"),
-        variant="s-mil-t",
-        backbone="tiny",
-        image_size=SIZE,
-        weights=None,
-        model_kwargs={"filters": 4},
-        epochs=2,
-        batch_size=4,
-        instances=4,
-        learning_rate=1e-3,
-        persons=True,
+    config = tiny_train_config(
+        tmp_path / "run", shards, variant="s-mil-t", instances=4, persons=True
     )
-    with pytest.raises(SimulatedKill):
-        train(config, callbacks=[KillAfterFirstEpoch()])
+    train_killed_after_first_epoch(config)
     # Training and validation both give the detector the people.
     assert [(training, persons) for training, persons, _ in made] == [(True, True), (False, True)]
     for _, _, spec in made:

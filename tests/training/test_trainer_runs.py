@@ -11,20 +11,11 @@ import pytest
 
 from smil_keras.errors import ConfigError
 from smil_keras.faces import FaceView
-from smil_keras.training import TrainConfig, read_history, train
+from smil_keras.training import read_history, train
 
 pytestmark = pytest.mark.slow
 
-SIZE = 32
-
-
-class SimulatedKill(Exception):
-    pass
-
-
-class KillAfterFirstEpoch(keras.callbacks.Callback):
-    def on_epoch_end(self, epoch, logs=None):
-        raise SimulatedKill(f"killed after epoch {epoch}")
+SIZE = 32  # the face size of tiny_train_config (tests/training/conftest.py)
 
 
 class DivergeAt(keras.callbacks.Callback):
@@ -50,24 +41,6 @@ def shards(tmp_path_factory, write_random_bags):
     ]
 
 
-def tiny_config(run_dir, shards, **changes):
-    values = dict(
-        train_data=shards,
-        val_data=shards,
-        run_dir=str(run_dir),
-        variant="s-mil",
-        backbone="tiny",
-        image_size=SIZE,
-        weights=None,
-        model_kwargs={"filters": 4},
-        epochs=2,
-        batch_size=4,
-        instances=2,
-        learning_rate=1e-3,
-    )
-    return TrainConfig(**{**values, **changes})
-
-
 def weights_of(path):
     return keras.saving.load_model(path).get_weights()
 
@@ -78,10 +51,11 @@ def assert_same_weights(actual, expected):
         np.testing.assert_array_equal(a, e)
 
 
-def test_resuming_with_other_settings_is_refused_naming_each_field(tmp_path, shards):
-    config = tiny_config(tmp_path / "run", shards)
-    with pytest.raises(SimulatedKill):
-        train(config, callbacks=[KillAfterFirstEpoch()])
+def test_resuming_with_other_settings_is_refused_naming_each_field(
+    tmp_path, shards, tiny_train_config, train_killed_after_first_epoch
+):
+    config = tiny_train_config(tmp_path / "run", shards)
+    train_killed_after_first_epoch(config)
     saved = {
         name: (tmp_path / "run" / name).read_bytes() for name in ("config.yaml", "history.csv")
     }
@@ -106,10 +80,10 @@ def test_resuming_with_other_settings_is_refused_naming_each_field(tmp_path, sha
 
 
 @pytest.fixture(scope="module", params=[True, False], ids=["restore_best", "keep_last"])
-def diverged_run(request, tmp_path_factory, shards):
+def diverged_run(request, tmp_path_factory, shards, tiny_train_config):
     """A 2-epoch run (3 faces per bag, margin 1.2) whose weights turn NaN when epoch 1 begins,
     with `restore_best` True and False: `(restore_best, result)`."""
-    config = tiny_config(
+    config = tiny_train_config(
         tmp_path_factory.mktemp("run"),
         shards,
         monitor="val_loss",
