@@ -2,7 +2,9 @@
 # Issue 7 on a GPU, in one call, with Keras on JAX (the lent GPU machine has JAX and PyTorch, no
 # TensorFlow and no network):
 #
-#     bash benchmarks/gpu_checks.sh [OUT_DIR [JOB]]   JOB: train, profile, video or all (default)
+#     bash benchmarks/gpu_checks.sh [OUT_DIR [JOB...]]   JOB: train, profile, video or all (default)
+#
+# (several JOBs run in the order below, e.g. `train video`).
 #
 # - train (item 1): the S-MIL-T training step against the bare Xception in the issue's setting
 #   (299 px, 32 bags x 8 faces = 256 faces per step, XLA), in bfloat16 and in float32; a few
@@ -28,8 +30,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-benchmarks/gpu_results}
-job=${2:-all}
-case $job in train|profile|video|all) ;; *) echo "JOB must be train, profile, video or all, not '$job'" >&2; exit 2 ;; esac
+jobs=("${@:2}")
+[[ ${#jobs[@]} -gt 0 ]] || jobs=(all)
+for job in "${jobs[@]}"; do
+    case $job in train|profile|video|all) ;; *) echo "JOB must be train, profile, video or all, not '$job'" >&2; exit 2 ;; esac
+done
+runs() { [[ " ${jobs[*]} " == *" $1 "* || " ${jobs[*]} " == *" all "* ]]; }  # job $1 asked for?
 mkdir -p "$out"
 if ! python3 -c "import importlib.util as u, sys; sys.exit(not all(map(u.find_spec, ('keras', 'mtcnn', 'lz4'))))"; then
     ls .whl/*.whl >/dev/null 2>&1 || { echo "Keras or mtcnn is missing and .whl/ holds no wheels (see the header of $0)" >&2; exit 2; }
@@ -40,7 +46,7 @@ fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} KERAS_BACKEND=jax PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || true
 python3 -c "import jax, keras; print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__)"
-if [[ $job == train || $job == all ]]; then
+if runs train; then
     for precision in mixed_bfloat16 float32; do
         # shellcheck disable=SC2086  # word splitting of the argument strings is intended
         python3 benchmarks/train_speed.py ${TRAIN_ARGS:---backbone xception --image-size 299 \
@@ -48,13 +54,13 @@ if [[ $job == train || $job == all ]]; then
             | tee "$out/train_$precision.md"
     done
 fi
-if [[ $job == profile || $job == all ]]; then
+if runs profile; then
     # shellcheck disable=SC2086
     python3 benchmarks/train_profile.py ${PROFILE_ARGS:---backbone xception --image-size 299 \
         --bags 32 --faces-per-bag 8 --jit on --precision mixed_bfloat16 --steps 5} \
         | tee "$out/profile.md"
 fi
-if [[ $job == video || $job == all ]]; then
+if runs video; then
     # shellcheck disable=SC2086
     python3 benchmarks/predict_speed.py ${PREDICT_ARGS:---backbones xception --repeats 5} \
         | tee "$out/predict.md"

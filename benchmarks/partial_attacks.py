@@ -160,27 +160,42 @@ def build_split(work, names, clips_per_medium, args, seed, detector):
     return PartialAttackDataset(str(work), entries, shards)
 
 
-def train_variant(variant, shards, run_dir, args, seed):
-    from smil_keras.training import TrainConfig, train
+def small_mode_config(train_data, run_dir, *, epochs, seed, **fields):
+    """The `TrainConfig` of this benchmark and `person_bags.py`: from scratch (`weights=None`),
+    a constant rate, no random crop, and the model after the last epoch (`restore_best=False`,
+    monitored on the training loss: no choice made on any data). `fields`: the rest."""
+    from smil_keras.training import TrainConfig
 
-    config = TrainConfig(
-        train_data=shards,
+    return TrainConfig(
+        train_data=train_data,
         run_dir=str(run_dir),
-        variant=variant,
-        backbone=args.backbone,
-        image_size=args.image_size,
         weights=None,
-        model_kwargs={"filters": args.filters, "attention_units": 32, "lstm_units": 32},
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        instances=args.frames,
-        learning_rate=args.learning_rate,
-        lr_decay_every=args.epochs,  # a constant rate
+        epochs=epochs,
+        lr_decay_every=epochs,  # a constant rate
         random_crop=False,
         monitor="loss",
         monitor_mode="min",
-        restore_best=False,  # the model after the last epoch: no choice made on any data
+        restore_best=False,
         seed=seed,
+        **fields,
+    )
+
+
+def train_variant(variant, shards, run_dir, args, seed):
+    from smil_keras.training import train
+
+    config = small_mode_config(
+        shards,
+        run_dir,
+        epochs=args.epochs,
+        seed=seed,
+        variant=variant,
+        backbone=args.backbone,
+        image_size=args.image_size,
+        model_kwargs={"filters": args.filters, "attention_units": 32, "lstm_units": 32},
+        batch_size=args.batch_size,
+        instances=args.frames,
+        learning_rate=args.learning_rate,
     )
     return train(config).model
 

@@ -47,7 +47,13 @@ import time
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from partial_attacks import FIXTURES, IDENTITIES, _cell, split_identities  # noqa: E402
+from partial_attacks import (  # noqa: E402
+    FIXTURES,
+    IDENTITIES,
+    _cell,
+    small_mode_config,
+    split_identities,
+)
 
 # Identity group (as in `partial_attacks.IDENTITIES`) -> its medium showing several people.
 PERSON_MEDIA = {
@@ -118,27 +124,20 @@ def describe(shards):
 
 
 def train(shards, run_dir, persons, args, seed):
-    from smil_keras.training import TrainConfig
     from smil_keras.training import train as train_detector
 
-    config = TrainConfig(
-        train_data=shards,
-        run_dir=str(run_dir),
+    config = small_mode_config(
+        shards,
+        run_dir,
+        epochs=args.epochs,
+        seed=seed,
         variant="s-mil-t",
         backbone="tiny",
         image_size=args.image_size,
-        weights=None,
         model_kwargs={"filters": args.filters},
-        epochs=args.epochs,
         batch_size=args.batch_size,
         instances=args.instances,
         learning_rate=args.learning_rate,
-        lr_decay_every=args.epochs,  # a constant rate
-        random_crop=False,
-        monitor="loss",
-        monitor_mode="min",
-        restore_best=False,  # the model after the last epoch: no choice made on any data
-        seed=seed,
         persons=persons,
     )
     return train_detector(config).model
