@@ -17,6 +17,7 @@ import pytest
 
 from smil_keras.bags import FolderLock
 from smil_keras.cli.main import main
+from smil_keras.datasets.partial_attack import write_video
 from smil_keras.errors import LockedError
 from smil_keras.evaluation import ExportedDetector, load_detector, score_videos, video_predictor
 from smil_keras.export import export_saved_model
@@ -42,20 +43,21 @@ class PatternDetector(FaceDetector):
 
 
 class CrashOnWhite(PatternDetector):
-    """Kills its process on a white frame, as a crash in a native decoder would."""
+    """Kills its process on a white frame, as a crash in a native decoder would, after adding a
+    line to the file `deaths`."""
+
+    def __init__(self, deaths):
+        self.deaths = str(deaths)
 
     def detect(self, frames):
         if any(frame.min() > 240 for frame in frames):
+            with open(self.deaths, "a", encoding="utf-8") as file:
+                file.write("died\n")
             os._exit(3)
         return super().detect(frames)
 
-
-def write_video(path, frames, fps=10):
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (64, 64))
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
-    return str(path)
+    def get_config(self):
+        return {"deaths": self.deaths}
 
 
 @pytest.fixture(scope="module")
@@ -63,20 +65,13 @@ def videos(tmp_path_factory):
     """Three clips with a pattern, a blank clip, a file that is not a video, a white clip."""
     folder = tmp_path_factory.mktemp("videos")
     rng = np.random.default_rng(0)
-    clips = {
-        f"pattern{k}": write_video(
-            folder / f"pattern{k}.mp4",
-            [rng.integers(0, 256, (64, 64, 3), np.uint8) for _ in range(6)],
-        )
-        for k in range(3)
-    }
-    clips["blank"] = write_video(folder / "blank.mp4", [np.full((64, 64, 3), 128, np.uint8)] * 6)
+    clips = {f"pattern{k}": list(rng.integers(0, 256, (6, 64, 64, 3), np.uint8)) for k in range(3)}
+    clips["blank"] = [np.full((64, 64, 3), 128, np.uint8)] * 6
+    clips["white"] = [np.full((64, 64, 3), 255, np.uint8)] * 6
+    for name, frames in clips.items():
+        write_video(folder / f"{name}.mp4", frames)
     (folder / "corrupt.mp4").write_bytes(b"this is not a video")
-    clips["corrupt"] = str(folder / "corrupt.mp4")
-    white = folder / "white"
-    white.mkdir()
-    clips["white"] = write_video(white / "white.mp4", [np.full((64, 64, 3), 255, np.uint8)] * 6)
-    return clips
+    return {name: str(folder / f"{name}.mp4") for name in [*clips, "corrupt"]}
 
 
 @pytest.fixture(scope="module")
@@ -228,8 +223,9 @@ def test_a_worker_that_dies_on_a_video_is_reported_not_recorded_and_the_batch_go
 ):
     from smil_keras.bags import ray_engine
 
-    monkeypatch.setattr(ray_engine, "RETRIES", 1)  # each try restarts the worker: seconds
+    monkeypatch.setattr(ray_engine, "RETRIES", 0)  # a retry restarts the worker: seconds
     out = tmp_path / "scores.jsonl"
+    deaths = tmp_path / "deaths.txt"
     # Two videos per row on 2 workers: pattern0 shares its row with the white clip.
     inputs = [videos["pattern0"], videos["white"], videos["pattern1"], videos["pattern2"]]
     results = score_videos(
@@ -239,11 +235,13 @@ def test_a_worker_that_dies_on_a_video_is_reported_not_recorded_and_the_batch_go
         engine="ray",
         workers=2,
         num_frames=FRAMES,
-        face_detector=CrashOnWhite(),
+        face_detector=CrashOnWhite(deaths),
         progress=False,
     )
     assert [r["status"] for r in results] == ["ok", "error", "ok", "ok"]
-    assert "the Ray worker scoring it died on each of 2 tries" in results[1]["reason"]
+    # It killed its worker once in its row of two, once in its row of one (no retry).
+    assert deaths.read_text().count("died") == 2
+    assert "the Ray worker scoring it died on each of" in results[1]["reason"]
     # Not written: a rerun tries it again. The others are scored once each.
     assert sorted(line["video"] for line in read_lines(out)) == sorted(
         os.path.abspath(videos[n]) for n in ("pattern0", "pattern1", "pattern2")
