@@ -38,6 +38,7 @@ setup(
     extras_require={
         "test": [
             "pytest>=8",
+            "pytest-xdist>=3.5",
             "ruff>=0.16,<0.18",
             "jax[cpu]>=0.4.30,<0.13",
             "scikit-learn>=1.4",
