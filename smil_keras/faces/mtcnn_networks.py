@@ -87,7 +87,7 @@ class _Builder:
     def __call__(self, layer_class, *args, **kwargs):
         if layer_class in (keras.layers.Conv2D, keras.layers.Dense):
             # The trained weights replace the kernels. Zeros cost nothing, while a random
-            # initialiser is a program to compile per kernel shape on JAX (~30 s in all).
+            # initialiser is a program to compile per kernel shape on JAX (seconds each).
             kwargs.setdefault("kernel_initializer", "zeros")
         layer = layer_class(*args, dtype="float32", **kwargs)
         self.layers.append(layer)

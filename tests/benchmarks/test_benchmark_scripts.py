@@ -120,45 +120,20 @@ def check_pipeline_rows(rows, threads, configurations):
         assert len(row[5].split(",")) == 2  # one ratio per round
 
 
+# The pipeline benchmark's smoke settings: 4 bags, 2 rounds of 0.05 s after a 0.05 s warm-up.
+PIPELINE_SMOKE = ["--bags", "4", "--seconds", "0.05", "--rounds", "2", "--warmup", "0.05"]
+
+
 def test_pipeline_speed_compares_every_configuration_with_raw_decoding(load_benchmark, capsys):
     # One thread count: a second would rebuild the same five pipelines (most of the time).
-    load_benchmark("pipeline_speed").main(
-        [
-            "--bags",
-            "4",
-            "--seconds",
-            "0.05",
-            "--rounds",
-            "2",
-            "--warmup",
-            "0.05",
-            "--threads",
-            "1",
-            "--no-isolate",
-        ]
-    )
+    load_benchmark("pipeline_speed").main([*PIPELINE_SMOKE, "--threads", "1", "--no-isolate"])
     out = capsys.readouterr().out
     assert "one process" in out
     check_pipeline_rows(table_rows(out), [1], 5)  # 5 configurations
 
 
 def test_pipeline_speed_measures_each_configuration_in_a_fresh_process(load_benchmark, capsys):
-    load_benchmark("pipeline_speed").main(
-        [
-            "--bags",
-            "4",
-            "--seconds",
-            "0.05",
-            "--rounds",
-            "2",
-            "--warmup",
-            "0.05",
-            "--threads",
-            "2",
-            "--configs",
-            "cache",
-        ]
-    )
+    load_benchmark("pipeline_speed").main([*PIPELINE_SMOKE, "--threads", "2", "--configs", "cache"])
     out = capsys.readouterr().out
     assert "each configuration in a fresh process" in out  # one: each costs a TensorFlow import
     rows = table_rows(out)
